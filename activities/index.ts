@@ -1,0 +1,22 @@
+/**
+ * All activities, built from one Config. Each external system has its own adapter module;
+ * this file only assembles them. Workflows import the `Activities` type, never this code.
+ */
+import type { Config } from '../common/config';
+import { kafkaAdapter } from './kafka';
+import { mysqlAdapter } from './mysql';
+import { s3Adapter } from './s3';
+
+export function createActivities(config: Config) {
+  const mysql = mysqlAdapter(config);
+  const kafka = kafkaAdapter(config);
+  const s3 = s3Adapter(config);
+  return {
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities },
+    async close() {
+      await Promise.allSettled([mysql.close(), kafka.close(), s3.close()]);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>['activities'];

@@ -1,0 +1,235 @@
+/**
+ * The one typed, validated configuration of pinflow.
+ *
+ * Every setting comes from an environment variable, optionally from a `.env` file in the
+ * project root (the environment wins over the file). `.env.example` documents each one with
+ * its local default. `loadConfig()` validates everything at once and throws a
+ * `ConfigError` naming every bad setting; values of secret settings never appear in it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+/** Settings whose values must never be printed, logged or put in a workflow payload. */
+export const SECRET_SETTINGS = new Set([
+  'MYSQL_URL',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+  'DATABRICKS_TOKEN',
+  'REST_PROXY_URL',
+]);
+
+/** The local stack's credentials for the S3 server it starts (used only against loopback). */
+export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'pinflow', secretAccessKey: 'pinflow-local-secret' };
+
+const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const schema = z
+  .object({
+    TEMPORAL_ADDRESS: z.string().regex(hostPort, 'must be host:port').default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'must be a namespace name').default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be a task queue name').default('pinflow'),
+    TEMPORAL_UI_URL: httpUrl.default('http://127.0.0.1:8233'),
+    TEMPORAL_CLI_PATH: optionalString,
+
+    KAFKA_BROKERS: z
+      .string()
+      .default('127.0.0.1:9092')
+      .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean))
+      .refine((list) => list.length > 0 && list.every((b) => hostPort.test(b)), 'must be a comma-separated list of host:port'),
+    KAFKA_CLIENT_ID: z.string().min(1).default('pinflow'),
+
+    MYSQL_URL: z
+      .string()
+      .default('mysql://pinflow:pinflow@127.0.0.1:3306/pinterest')
+      .refine((v) => {
+        try {
+          const u = new URL(v);
+          return (u.protocol === 'mysql:' || u.protocol === 'mariadb:') && u.hostname !== '' && u.pathname.length > 1;
+        } catch {
+          return false;
+        }
+      }, 'must be mysql://user:password@host:port/database'),
+
+    // Unset: the local stack's server. Empty or "aws": AWS's regional endpoint.
+    S3_ENDPOINT: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined ? 'http://127.0.0.1:7070' : v.trim() === '' || v.trim() === 'aws' ? undefined : v.trim()))
+      .pipe(z.union([z.undefined(), httpUrl])),
+    S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)')
+      .default('user-pinflow-bucket'),
+    S3_ACCESS_KEY_ID: optionalString,
+    S3_SECRET_ACCESS_KEY: optionalString,
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
+
+    PIPELINE_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'must be 1-48 lowercase letters, digits, "-" or "_", starting with a letter or digit')
+      .default('pinflow'),
+
+    WAREHOUSE: z.enum(['duckdb', 'databricks'], { error: 'must be "duckdb" or "databricks"' }).default('duckdb'),
+    DUCKDB_PATH: z.string().min(1).default('.data/warehouse/pinflow.duckdb'),
+    DATABRICKS_HOST: optionalString,
+    DATABRICKS_TOKEN: optionalString,
+    DATABRICKS_HTTP_PATH: optionalString,
+    DATABRICKS_CATALOG: z.string().regex(/^[A-Za-z0-9_]+$/, 'must be an identifier').default('main'),
+    DATABRICKS_SCHEMA: z.string().regex(/^[A-Za-z0-9_]+$/, 'must be an identifier').default('pinflow'),
+    DATABRICKS_CLUSTER_ID: optionalString,
+
+    REST_PROXY_URL: optionalString.pipe(z.union([z.undefined(), httpUrl])),
+    LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARN or ERROR' }).default('INFO'),
+  });
+
+/** Rules that tie settings together; checked on the raw values so they are reported with the rest. */
+function crossCheck(env: Record<string, string | undefined>): Array<[string, string]> {
+  const set = (key: string) => (env[key] ?? '').trim() !== '';
+  const problems: Array<[string, string]> = [];
+  if ((env.WAREHOUSE ?? '').trim() === 'databricks') {
+    for (const key of ['DATABRICKS_HOST', 'DATABRICKS_TOKEN', 'DATABRICKS_HTTP_PATH']) {
+      if (!set(key)) problems.push([key, 'is required when WAREHOUSE=databricks']);
+    }
+  }
+  if (set('S3_ACCESS_KEY_ID') !== set('S3_SECRET_ACCESS_KEY')) {
+    const missing = set('S3_ACCESS_KEY_ID') ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
+    problems.push([missing, 'must be set together with its pair (or neither, to use the AWS default credential chain)']);
+  }
+  return problems;
+}
+
+type Env = z.output<typeof schema>;
+
+export interface Config {
+  temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string; cliPath?: string };
+  kafka: { brokers: string[]; clientId: string };
+  mysql: { url: string };
+  s3: {
+    endpoint?: string;
+    bucket: string;
+    region: string;
+    forcePathStyle: boolean;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
+  prefix: string;
+  warehouse: {
+    kind: 'duckdb' | 'databricks';
+    duckdbPath: string;
+    databricks: { host?: string; token?: string; httpPath?: string; catalog: string; schema: string; clusterId?: string };
+  };
+  restProxyUrl?: string;
+  logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration (${problems.length} setting${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function isLoopback(endpoint: string | undefined): boolean {
+  if (!endpoint) return false;
+  const host = new URL(endpoint).hostname;
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+}
+
+/** Reads `.env` (if present) below the environment: a variable already set wins. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env, envFile = path.join(PROJECT_ROOT, '.env')): Record<string, string | undefined> {
+  const fromFile = fs.existsSync(envFile) ? parseEnv(fs.readFileSync(envFile, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+function describeValue(key: string, value: unknown): string {
+  if (SECRET_SETTINGS.has(key)) return value === undefined ? ' (not set)' : ' (value hidden: secret)';
+  if (value === undefined) return ' (not set)';
+  return ` (got ${JSON.stringify(value)})`;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = readEnv()): Config {
+  const result = schema.safeParse(env);
+  const problems: Array<[string, string]> = [
+    ...(result.success ? [] : result.error.issues.map((i): [string, string] => [String(i.path[0] ?? '(config)'), i.message])),
+    ...crossCheck(env),
+  ];
+  if (!result.success || problems.length > 0) {
+    const byKey = new Map<string, string[]>();
+    for (const [key, message] of problems) byKey.set(key, [...(byKey.get(key) ?? []), message]);
+    throw new ConfigError([...byKey].map(([key, msgs]) => `${key} ${[...new Set(msgs)].join('; ')}${describeValue(key, env[key])}`));
+  }
+  return toConfig(result.data);
+}
+
+function toConfig(e: Env): Config {
+  const credentials =
+    e.S3_ACCESS_KEY_ID && e.S3_SECRET_ACCESS_KEY
+      ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+      : isLoopback(e.S3_ENDPOINT)
+        ? LOCAL_S3_CREDENTIALS
+        : undefined;
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+    },
+    kafka: { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID },
+    mysql: { url: e.MYSQL_URL },
+    s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.AWS_REGION, forcePathStyle: e.S3_ENDPOINT !== undefined, credentials },
+    prefix: e.PIPELINE_PREFIX,
+    warehouse: {
+      kind: e.WAREHOUSE,
+      duckdbPath: path.resolve(PROJECT_ROOT, e.DUCKDB_PATH),
+      databricks: {
+        host: e.DATABRICKS_HOST,
+        token: e.DATABRICKS_TOKEN,
+        httpPath: e.DATABRICKS_HTTP_PATH,
+        catalog: e.DATABRICKS_CATALOG,
+        schema: e.DATABRICKS_SCHEMA,
+        clusterId: e.DATABRICKS_CLUSTER_ID,
+      },
+    },
+    restProxyUrl: e.REST_PROXY_URL,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** `mysql://user:***@host:3306/db`: a URL fit for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** Where a system lives, for messages that must name it without leaking credentials. */
+export function addressOf(config: Config, system: 'temporal' | 'kafka' | 'mysql' | 's3'): string {
+  switch (system) {
+    case 'temporal':
+      return config.temporal.address;
+    case 'kafka':
+      return config.kafka.brokers.join(',');
+    case 'mysql': {
+      const u = new URL(config.mysql.url);
+      return `${u.hostname}:${u.port || 3306}`;
+    }
+    case 's3':
+      return `${config.s3.endpoint ?? `https://s3.${config.s3.region}.amazonaws.com`}/${config.s3.bucket}`;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Error classification for activities, decided on purpose per external system.
+ *
+ * Non-retryable: the request can never succeed as configured (bad credentials, a missing
+ * bucket / table / column, malformed input). Temporal stops retrying and the workflow sees a
+ * failure whose message names the system, its address and what to fix.
+ * Retryable (everything else): connection refused/reset, timeouts, throttling, 5xx. They
+ * are rethrown with the same naming so the UI shows where the problem is.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export type System = 'MySQL' | 'Kafka' | 'S3' | 'Kinesis' | 'Databricks' | 'MWAA' | 'REST proxy';
+
+/** Error types (ApplicationFailure.type) that workflows and retry policies can match on. */
+export const NonRetryable = {
+  config: 'PinflowConfigError',
+  missingResource: 'PinflowMissingResource',
+  auth: 'PinflowAuthError',
+  badInput: 'PinflowBadInput',
+} as const;
+
+interface ErrorLike {
+  name?: string;
+  code?: string | number;
+  errno?: number;
+  message?: string;
+  type?: string;
+  $metadata?: { httpStatusCode?: number };
+  Code?: string;
+}
+
+const mysqlFatal: Record<string, keyof typeof NonRetryable> = {
+  ER_ACCESS_DENIED_ERROR: 'auth',
+  ER_DBACCESS_DENIED_ERROR: 'auth',
+  ER_TABLEACCESS_DENIED_ERROR: 'auth',
+  ER_BAD_DB_ERROR: 'missingResource',
+  ER_NO_SUCH_TABLE: 'missingResource',
+  ER_BAD_FIELD_ERROR: 'missingResource',
+  ER_PARSE_ERROR: 'badInput',
+};
+
+const s3Fatal: Record<string, keyof typeof NonRetryable> = {
+  NoSuchBucket: 'missingResource',
+  AccessDenied: 'auth',
+  InvalidAccessKeyId: 'auth',
+  SignatureDoesNotMatch: 'auth',
+  InvalidBucketName: 'config',
+  AllAccessDisabled: 'auth',
+};
+
+const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
+  KafkaJSSASLAuthenticationError: 'auth',
+  TOPIC_AUTHORIZATION_FAILED: 'auth',
+  CLUSTER_AUTHORIZATION_FAILED: 'auth',
+  INVALID_TOPIC_EXCEPTION: 'config',
+};
+
+function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undefined {
+  if (e instanceof ApplicationFailure && e.nonRetryable) return undefined;
+  switch (system) {
+    case 'MySQL':
+      return typeof e.code === 'string' ? mysqlFatal[e.code] : undefined;
+    case 'S3': {
+      const code = e.name ?? e.Code;
+      return code ? s3Fatal[code] : undefined;
+    }
+    case 'Kafka':
+      return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Wraps an error from `system` at `address`: a non-retryable ApplicationFailure for errors
+ * that retrying cannot fix, otherwise an Error (retryable) whose message names the system.
+ */
+export function classify(system: System, address: string, err: unknown): Error {
+  if (err instanceof ApplicationFailure) return err;
+  const e = (err ?? {}) as ErrorLike;
+  const detail = e.message || e.name || String(err);
+  const message = `${system} at ${address}: ${detail}`;
+  const kind = kindOf(system, e);
+  if (kind) return ApplicationFailure.nonRetryable(message, NonRetryable[kind]);
+  const wrapped = new Error(message, { cause: err });
+  wrapped.name = `${system.replace(/\s/g, '')}Error`;
+  return wrapped;
+}
+
+/** Runs `fn`, classifying whatever it throws. */
+export async function guarded<T>(system: System, address: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classify(system, address, err);
+  }
+}

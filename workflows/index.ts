@@ -1,0 +1,2 @@
+/** Every workflow the pinflow worker runs (the worker bundles this file). */
+export { doctorWorkflow } from './doctor';
