@@ -46,6 +46,7 @@ const s3Fatal: Record<string, keyof typeof NonRetryable> = {
   SignatureDoesNotMatch: 'auth',
   InvalidBucketName: 'config',
   AllAccessDisabled: 'auth',
+  XAdminUserNotFound: 'auth', // versitygw's answer to an unknown access key (AWS: InvalidAccessKeyId)
 };
 
 const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
@@ -62,7 +63,9 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
       return typeof e.code === 'string' ? mysqlFatal[e.code] : undefined;
     case 'S3': {
       const code = e.name ?? e.Code;
-      return code ? s3Fatal[code] : undefined;
+      if (code && s3Fatal[code]) return s3Fatal[code];
+      // 403 is a permission problem whatever the server calls it; 429/5xx stay retryable.
+      return e.$metadata?.httpStatusCode === 403 ? 'auth' : undefined;
     }
     case 'Kafka':
       return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || undefined;

@@ -43,7 +43,7 @@ export async function runDoctor(config: Config, log: (line: string) => void = co
 if (require.main === module) {
   (async () => {
     const config = loadConfig();
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
     const report = await runDoctor(config);
     const down = report.systems.filter((s) => !s.ok);
     if (down.length) {
