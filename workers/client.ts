@@ -7,7 +7,7 @@ export async function connectClient(config: Config): Promise<Client> {
   try {
     connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 5_000 });
   } catch (err) {
-    throw new Error(`Temporal at ${config.temporal.address} is unreachable (${(err as Error).message}); start it with: npm run stack -- up`);
+    throw new Error(`Temporal at ${config.temporal.address} is unreachable (${(err as Error).message}); start it with: npm run stack -- up`, { cause: err });
   }
   return new Client({ connection, namespace: config.temporal.namespace });
 }
