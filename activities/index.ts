@@ -3,6 +3,7 @@
  * this file only assembles them. Workflows import the `Activities` type, never this code.
  */
 import type { Config } from '../common/config';
+import { emulationActivities } from './emulation';
 import { kafkaAdapter } from './kafka';
 import { mysqlAdapter } from './mysql';
 import { s3Adapter } from './s3';
@@ -12,7 +13,7 @@ export function createActivities(config: Config) {
   const kafka = kafkaAdapter(config);
   const s3 = s3Adapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka) },
     async close() {
       await Promise.allSettled([mysql.close(), kafka.close(), s3.close()]);
     },

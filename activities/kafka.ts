@@ -1,6 +1,6 @@
 /** Kafka adapter (kafkajs): the only module that talks to the broker. */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer } from 'kafkajs';
 import { addressOf, type Config } from '../common/config';
 import { guarded } from '../common/errors';
 import type { SystemCheck } from '../common/types';
@@ -22,10 +22,110 @@ export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}
 /** The Java client's murmur2 partitioner, so records of one key land where MSK put them. */
 export const javaCompatiblePartitioner = Partitioners.DefaultPartitioner;
 
+export interface TopicBatch {
+  topic: string;
+  messages: Message[];
+}
+
+/** Creates topics that do not exist yet (idempotent). */
+export async function ensureTopics(admin: Admin, topics: Array<{ topic: string; numPartitions: number }>): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((t) => !existing.has(t.topic));
+  if (missing.length === 0) return;
+  await admin.createTopics({ topics: missing.map((t) => ({ ...t, replicationFactor: -1 })), waitForLeaders: true });
+}
+
+/**
+ * Exactly-once batches across activity retries and worker crashes.
+ *
+ * Each batch is sent in one Kafka transaction that also commits a progress marker: the
+ * offset `seq + 1` of the marker group on the progress topic (a TxnOffsetCommit, atomic with
+ * the records). Before sending, `batchesCommitted` reads that offset: a batch whose marker is
+ * already there was committed by an earlier attempt and is not sent again. A crashed attempt's
+ * open transaction is aborted when the next attempt initialises the same transactional id
+ * (fencing the zombie), so read_committed consumers never see its records.
+ */
+export class TransactionalSender {
+  private producers = new Map<string, { producer: Producer; busy: boolean }>();
+  constructor(private readonly kafka: () => Kafka) {}
+
+  async batchesCommitted(admin: Admin, groupId: string, topic: string): Promise<number> {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const o = offsets?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+    return Math.max(0, Number(o));
+  }
+
+  /** Sends `batches` and the marker `seq + 1` in one transaction. */
+  async send(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[]): Promise<void> {
+    const producer = await this.acquire(transactionalId);
+    try {
+      const txn = await producer.transaction();
+      try {
+        if (batches.some((b) => b.messages.length > 0)) await txn.sendBatch({ topicMessages: batches.filter((b) => b.messages.length > 0), acks: -1 });
+        await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: markerTopic, partitions: [{ partition: 0, offset: String(seq + 1) }] }] });
+        await txn.commit();
+      } catch (err) {
+        await txn.abort().catch(() => undefined);
+        throw err;
+      }
+      this.release(transactionalId, producer, true);
+    } catch (err) {
+      this.release(transactionalId, producer, false);
+      throw err;
+    }
+  }
+
+  /** A connected producer for this transactional id; a new one (fencing the old) if it is busy. */
+  private async acquire(transactionalId: string): Promise<Producer> {
+    const cached = this.producers.get(transactionalId);
+    if (cached && !cached.busy) {
+      cached.busy = true;
+      return cached.producer;
+    }
+    const producer = this.kafka().producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 60_000,
+      createPartitioner: javaCompatiblePartitioner,
+    });
+    await producer.connect();
+    this.producers.set(transactionalId, { producer, busy: true });
+    return producer;
+  }
+
+  private release(transactionalId: string, producer: Producer, healthy: boolean): void {
+    const cached = this.producers.get(transactionalId);
+    if (healthy && cached?.producer === producer) {
+      cached.busy = false;
+      return;
+    }
+    if (cached?.producer === producer) this.producers.delete(transactionalId);
+    void producer.disconnect().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.producers.values()];
+    this.producers.clear();
+    await Promise.allSettled(all.map((p) => p.producer.disconnect()));
+  }
+}
+
 export function kafkaAdapter(config: Config) {
   const address = addressOf(config, 'kafka');
   let kafka: Kafka | undefined;
   const getKafka = () => (kafka ??= createKafka(config));
+  let admin: Promise<Admin> | undefined;
+  const getAdmin = () =>
+    (admin ??= (async () => {
+      const a = getKafka().admin();
+      await a.connect();
+      return a;
+    })().catch((err) => {
+      admin = undefined;
+      throw err;
+    }));
+  const sender = new TransactionalSender(getKafka);
 
   const activities = {
     /** Doctor: produce a message to `<prefix>.doctor` and consume it back. */
@@ -78,7 +178,20 @@ export function kafkaAdapter(config: Config) {
   return {
     activities,
     kafka: getKafka,
+    admin: getAdmin,
+    sender,
+    address,
+    /** Drops the shared admin client after an error (the next call reconnects). */
+    resetAdmin() {
+      const a = admin;
+      admin = undefined;
+      void a?.then((x) => x.disconnect()).catch(() => undefined);
+    },
     async close() {
+      await sender.close();
+      const a = admin;
+      admin = undefined;
+      await a?.then((x) => x.disconnect()).catch(() => undefined);
       kafka = undefined;
     },
   };

@@ -28,3 +28,10 @@ export interface DoctorReport {
   checkedAt: string;
   systems: DoctorReportEntry[];
 }
+
+/** Sizes and key range of the source tables (no rows). */
+export interface SourceDescription {
+  counts: Record<'pinterest_data' | 'geolocation_data' | 'user_data', number>;
+  minKey: number | null;
+  maxKey: number | null;
+}

@@ -65,6 +65,16 @@ describe('doctor', () => {
     assert.match(res.stdout, /\d+ ms/);
   });
 
+  it('`npm run doctor` twice in a row does not wait for the first run\'s exited worker', () => {
+    const taskQueue = uniqueName('doctor-twice');
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const res = runScript('doctor', [], { TEMPORAL_TASK_QUEUE: taskQueue });
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok(Date.now() - started < 60_000, `run ${i} took ${Date.now() - started} ms`);
+    }
+  });
+
   it('`npm run doctor` exits 1 naming the failing system and its address', () => {
     const res = runScript('doctor', [], { TEMPORAL_TASK_QUEUE: uniqueName('doctor-cli'), KAFKA_BROKERS: '127.0.0.1:1' });
     assert.equal(res.code, 1);

@@ -1,2 +1,3 @@
 /** Every workflow the pinflow worker runs (the worker bundles this file). */
 export { doctorWorkflow } from './doctor';
+export { emulationWorkflow } from './emulation';

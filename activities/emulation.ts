@@ -1,0 +1,124 @@
+/**
+ * The emulation's batch activity: read one planned batch of posts from MySQL and send it to
+ * the sink. Glue between the MySQL adapter and a sink adapter; all the I/O lives there.
+ */
+import { Context } from '@temporalio/activity';
+import type { Message } from 'kafkajs';
+import type { Config } from '../common/config';
+import { guarded } from '../common/errors';
+import { progressGroup, progressTopic, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
+import { SOURCE_TABLES, topicName } from '../common/source-tables';
+import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
+import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from './mysql';
+import { postRecords } from './rest-proxy';
+
+export interface EmitBatchInput {
+  /** Identifies the emulation run (the workflow id): transactional id, marker group, headers. */
+  runId: string;
+  prefix: string;
+  sink: Sink;
+  seq: number;
+  plan: BatchPlan;
+}
+
+export const TOPIC_PARTITIONS = 3;
+
+interface Post {
+  seq: number;
+  key: number;
+}
+
+/** Turns the plan's rows into posts (complete keys) and a count of skipped keys. */
+function postsOf(plan: BatchPlan, keys: number[], batch: SourceBatch): { posts: Post[]; skipped: number } {
+  const posts: Post[] = [];
+  let skipped = 0;
+  keys.forEach((key, i) => {
+    if (batch.pin.has(key) && batch.geo.has(key) && batch.user.has(key)) posts.push({ seq: plan.firstSeq + i, key });
+    else skipped++;
+  });
+  return { posts, skipped };
+}
+
+export function emulationActivities(config: Config, mysql: ReturnType<typeof mysqlAdapter>, kafka: ReturnType<typeof kafkaAdapter>) {
+  const topics = (prefix: string) => SOURCE_TABLES.map((t) => topicName(prefix, t.topic));
+
+  async function readPlan(plan: BatchPlan) {
+    return guarded('MySQL', mysql.address, async () => {
+      if (plan.kind === 'keys') return { batch: await readKeys(mysql.pool(), plan.keys), keys: plan.keys, upperKey: null as number | null, exhausted: false };
+      const r = await readRange(mysql.pool(), plan.afterKey, plan.limit);
+      return { ...r, exhausted: r.upperKey === null };
+    });
+  }
+
+  function kafkaBatches(prefix: string, runId: string, posts: Post[], batch: SourceBatch): TopicBatch[] {
+    return SOURCE_TABLES.map((t) => ({
+      topic: topicName(prefix, t.topic),
+      messages: posts.map(
+        (p): Message => ({
+          key: String(p.key),
+          value: JSON.stringify(batch[t.topic].get(p.key)),
+          headers: { 'pinflow-run': runId, 'pinflow-post': String(p.seq) },
+        }),
+      ),
+    }));
+  }
+
+  return {
+    /** Creates `<prefix>.pin|geo|user` and the progress topic if missing. */
+    async ensureEmulationTopics(prefix: string): Promise<string[]> {
+      return guarded('Kafka', kafka.address, async () => {
+        const admin = await kafka.admin();
+        await ensureTopics(admin, [
+          ...topics(prefix).map((topic) => ({ topic, numPartitions: TOPIC_PARTITIONS })),
+          { topic: progressTopic(prefix), numPartitions: 1 },
+        ]);
+        return topics(prefix);
+      }).catch((err) => {
+        kafka.resetAdmin();
+        throw err;
+      });
+    },
+
+    /** Sends one planned batch exactly once (kafka sink) or at least once (rest-proxy sink). */
+    async emitBatch(input: EmitBatchInput): Promise<BatchResult> {
+      const ctx = Context.current();
+      const failedAttempts = ctx.info.attempt - 1;
+      const groupId = progressGroup(input.runId);
+      const marker = progressTopic(input.prefix);
+
+      let alreadyCommitted = false;
+      if (input.sink === 'kafka') {
+        const committed = await guarded('Kafka', kafka.address, async () => kafka.sender.batchesCommitted(await kafka.admin(), groupId, marker)).catch((err) => {
+          kafka.resetAdmin();
+          throw err;
+        });
+        if (committed > input.seq) alreadyCommitted = true;
+        else if (committed < input.seq) {
+          throw new Error(`emulation ${input.runId}: progress marker says ${committed} batches committed but batch ${input.seq} was planned next; refusing to send out of order`);
+        }
+      }
+
+      const { batch, keys, upperKey, exhausted } = await readPlan(input.plan);
+      ctx.heartbeat({ stage: 'read', seq: input.seq });
+      const { posts, skipped } = postsOf(input.plan, keys, batch);
+      const lastKey = upperKey ?? (keys.length ? keys[keys.length - 1]! : null);
+      const result = (): BatchResult => ({ sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts });
+      if (alreadyCommitted) return result();
+
+      if (input.sink === 'kafka') {
+        const batches = kafkaBatches(input.prefix, input.runId, posts, batch);
+        const txnId = `pinflow-emulation.${input.runId}`;
+        await guarded('Kafka', kafka.address, () => kafka.sender.send(txnId, groupId, marker, input.seq, batches));
+      } else {
+        if (!config.restProxyUrl) throw new Error('REST_PROXY_URL is not set: the rest-proxy sink needs it');
+        const base = config.restProxyUrl;
+        for (const t of SOURCE_TABLES) {
+          const records = posts.map((p) => ({ key: String(p.key), value: batch[t.topic].get(p.key) }));
+          await postRecords(base, topicName(input.prefix, t.topic), records, ctx.cancellationSignal);
+          ctx.heartbeat({ stage: `posted ${t.topic}`, seq: input.seq });
+        }
+      }
+      return result();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The emulation's input, state and batch plan. Pure and deterministic: the workflow decides
+ * every batch (which keys, in which order) so a retried activity re-sends exactly the same
+ * rows; the CLI validates the same input before starting anything.
+ */
+import { nextInt } from './prng';
+
+export type Sink = 'kafka' | 'rest-proxy';
+export const SINKS: readonly Sink[] = ['kafka', 'rest-proxy'];
+
+export interface EmulationInput {
+  prefix: string;
+  sink: Sink;
+  /** Posts per second, or 'max' for as fast as the sink takes them. */
+  rate: number | 'max';
+  /** `all`: every row once in key order. `random`: keys drawn uniformly with replacement. */
+  selection: { mode: 'all' } | { mode: 'random'; seed: number };
+  /** Stop after this many posts (planned), and/or after this long. Neither: until the end (all) or cancelled (random). */
+  stop?: { posts?: number; durationMs?: number };
+  /** Posts per batch activity at --rate max (default 2,000). */
+  batchSize?: number;
+  /** Batches per workflow run before continue-as-new (default 200). */
+  batchesPerRun?: number;
+}
+
+/** What a batch activity is asked to send: exactly these posts, as post number `firstSeq` onwards. */
+export type BatchPlan =
+  | { kind: 'range'; afterKey: number; limit: number; firstSeq: number }
+  | { kind: 'keys'; keys: number[]; firstSeq: number };
+
+export interface BatchResult {
+  /** Posts sent (three records each). */
+  sent: number;
+  /** Keys not present in all three tables: skipped, counted. */
+  skipped: number;
+  /** Highest key of the batch (range plans continue after it). */
+  lastKey: number | null;
+  /** Range plan: no rows left after this batch. */
+  exhausted: boolean;
+  /** True when an earlier attempt had already committed this batch (nothing re-sent). */
+  alreadyCommitted: boolean;
+  /** Activity attempts that failed before this one succeeded. */
+  failedAttempts: number;
+}
+
+export interface EmulationProgress {
+  sent: number;
+  skipped: number;
+  failed: number;
+  planned: number;
+  batches: number;
+  currentKey: number | null;
+  rate: number | 'max';
+  /** Posts per second actually achieved since the start. */
+  achievedRate: number;
+  paused: boolean;
+  done: boolean;
+  startedAt: string;
+  totalPlanned: number | null;
+}
+
+/** State carried across continue-as-new. */
+export interface EmulationState {
+  progress: EmulationProgress;
+  /** PRNG state of the random selection. */
+  rng: number;
+  /** Last key sent by a range plan. */
+  cursor: number;
+  batchSeq: number;
+  /** Pacing window: posts planned since `windowStartMs` at the current rate. */
+  windowStartMs: number;
+  windowPosts: number;
+  keyRange: { min: number; max: number } | null;
+}
+
+export const DEFAULT_BATCH_SIZE = 2_000;
+export const DEFAULT_BATCHES_PER_RUN = 200;
+
+/** Every problem with an input, as messages naming the field. Empty when valid. */
+export function validateEmulationInput(input: EmulationInput): string[] {
+  const problems: string[] = [];
+  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a valid topic prefix`);
+  if (!SINKS.includes(input.sink)) problems.push(`sink ${JSON.stringify(input.sink)} is unknown (one of: ${SINKS.join(', ')})`);
+  if (input.rate !== 'max' && !(typeof input.rate === 'number' && Number.isFinite(input.rate) && input.rate > 0)) {
+    problems.push(`rate ${JSON.stringify(input.rate)} must be a number of posts per second > 0, or "max"`);
+  }
+  const sel = input.selection;
+  if (!sel || (sel.mode !== 'all' && sel.mode !== 'random')) problems.push('selection must be {mode:"all"} or {mode:"random", seed}');
+  else if (sel.mode === 'random' && !Number.isInteger(sel.seed)) problems.push('selection.seed must be an integer');
+  const posts = input.stop?.posts;
+  if (posts !== undefined && !(Number.isInteger(posts) && posts > 0)) problems.push(`stop.posts ${posts} must be a whole number > 0`);
+  const dur = input.stop?.durationMs;
+  if (dur !== undefined && !(Number.isFinite(dur) && dur > 0)) problems.push(`stop.durationMs ${dur} must be > 0`);
+  const bs = input.batchSize;
+  if (bs !== undefined && !(Number.isInteger(bs) && bs >= 1 && bs <= 20_000)) problems.push(`batchSize ${bs} must be 1-20000`);
+  return problems;
+}
+
+/** Posts per batch: at --rate max the configured size; at a set rate about one second's worth. */
+export function batchSizeFor(input: EmulationInput): number {
+  const max = input.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (input.rate === 'max') return max;
+  return Math.max(1, Math.min(max, Math.floor(input.rate)));
+}
+
+/** The next batch, or null when the stop condition is reached. Advances `state` (rng, seq). */
+export function planNextBatch(input: EmulationInput, state: EmulationState, size: number): BatchPlan | null {
+  const remaining = input.stop?.posts !== undefined ? input.stop.posts - state.progress.planned : Infinity;
+  if (remaining <= 0) return null;
+  const n = Math.min(size, remaining);
+  if (input.selection.mode === 'all') {
+    return { kind: 'range', afterKey: state.cursor, limit: n, firstSeq: state.progress.planned };
+  }
+  if (!state.keyRange) return null;
+  const keys: number[] = [];
+  let rng = state.rng;
+  for (let i = 0; i < n; i++) {
+    const [k, next] = nextInt(rng, state.keyRange.min, state.keyRange.max);
+    keys.push(k);
+    rng = next;
+  }
+  state.rng = rng;
+  return { kind: 'keys', keys, firstSeq: state.progress.planned };
+}
+
+/** How long to wait before the next batch so posts go out at `rate` on average. */
+export function pacingDelayMs(rate: number | 'max', windowStartMs: number, windowPosts: number, nowMs: number): number {
+  if (rate === 'max') return 0;
+  const due = windowStartMs + (windowPosts / rate) * 1000;
+  return Math.max(0, due - nowMs);
+}
+
+/** Topic of the transactional progress marker that makes retried batches idempotent. */
+export const progressTopic = (prefix: string) => `${prefix}.emulation-progress`;
+/** Consumer group whose committed offset on the progress topic = batches committed. */
+export const progressGroup = (workflowId: string) => `pinflow-emulation-progress.${workflowId}`;

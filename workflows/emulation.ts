@@ -1,0 +1,183 @@
+/**
+ * emulationWorkflow: posts rows of the source database as user events, durably.
+ *
+ * The workflow decides every batch (keys, order, post numbers); one activity per batch reads
+ * those rows from MySQL and sends them in one Kafka transaction together with a progress
+ * marker, so a retried or crashed batch is never sent twice. Pacing, the random generator's
+ * state and the counters live in workflow state and survive continue-as-new.
+ */
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  batchSizeFor,
+  DEFAULT_BATCHES_PER_RUN,
+  pacingDelayMs,
+  planNextBatch,
+  validateEmulationInput,
+  type EmulationInput,
+  type EmulationProgress,
+  type EmulationState,
+} from '../common/emulation';
+import { NonRetryable } from '../common/errors';
+import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
+
+// Set-up calls: a few quick retries, then fail (a missing table is non-retryable anyway).
+const setup = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+// Batches: retried without limit with backoff capped at 20 s, so an outage of MySQL or Kafka
+// is waited out and the run resumes where it was; the heartbeat timeout notices a dead worker
+// within 30 s. Non-retryable failures (missing table/column, bad input, auth) stop the run.
+const batches = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '20 seconds' },
+});
+
+export const progressQuery = defineQuery<EmulationProgress>('progress');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const setRateUpdate = defineUpdate<number | 'max', [number | 'max']>('setRate');
+
+function initialState(startedAtMs: number, rate: number | 'max'): EmulationState {
+  return {
+    progress: {
+      sent: 0,
+      skipped: 0,
+      failed: 0,
+      planned: 0,
+      batches: 0,
+      currentKey: null,
+      rate,
+      achievedRate: 0,
+      paused: false,
+      done: false,
+      startedAt: new Date(startedAtMs).toISOString(),
+      totalPlanned: null,
+    },
+    rng: 0,
+    cursor: -2_147_483_648,
+    batchSeq: 0,
+    windowStartMs: startedAtMs,
+    windowPosts: 0,
+    keyRange: null,
+  };
+}
+
+export async function emulationWorkflow(input: EmulationInput, carried?: EmulationState): Promise<EmulationProgress> {
+  const problems = validateEmulationInput(input);
+  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid emulation input: ${problems.join('; ')}`, NonRetryable.badInput);
+
+  const state = carried ?? initialState(Date.now(), input.rate);
+  const progress = state.progress;
+  const startedAtMs = Date.parse(progress.startedAt);
+
+  upsertSearchAttributes([
+    { key: PipelinePrefix, value: input.prefix },
+    { key: PipelineSink, value: input.sink },
+  ]);
+
+  let rateChanged = false;
+  setHandler(progressQuery, () => ({
+    ...progress,
+    achievedRate: Math.round(progress.sent / Math.max(0.001, (Date.now() - startedAtMs) / 1000)),
+  }));
+  setHandler(pauseSignal, () => void (progress.paused = true));
+  setHandler(resumeSignal, () => void (progress.paused = false));
+  setHandler(
+    setRateUpdate,
+    (rate) => {
+      const previous = input.rate;
+      input.rate = rate;
+      progress.rate = rate;
+      state.windowStartMs = Date.now();
+      state.windowPosts = 0;
+      rateChanged = true;
+      return previous;
+    },
+    {
+      validator: (rate) => {
+        if (rate !== 'max' && !(typeof rate === 'number' && Number.isFinite(rate) && rate > 0)) {
+          throw new Error(`rate ${JSON.stringify(rate)} must be a number of posts per second > 0, or "max"`);
+        }
+      },
+    },
+  );
+
+  if (!carried) {
+    const source = await setup.describeSource();
+    await setup.ensureEmulationTopics(input.prefix);
+    if (input.selection.mode === 'random') {
+      state.rng = input.selection.seed >>> 0;
+      state.keyRange = source.minKey === null || source.maxKey === null ? null : { min: source.minKey, max: source.maxKey };
+      progress.totalPlanned = input.stop?.posts ?? null;
+    } else {
+      progress.totalPlanned = input.stop?.posts !== undefined ? Math.min(input.stop.posts, source.counts.pinterest_data) : source.counts.pinterest_data;
+    }
+  }
+
+  const batchesPerRun = input.batchesPerRun ?? DEFAULT_BATCHES_PER_RUN;
+  const durationMs = input.stop?.durationMs;
+  let batchesThisRun = 0;
+
+  for (;;) {
+    if (durationMs !== undefined && Date.now() - startedAtMs >= durationMs) break;
+    if (progress.paused) {
+      setCurrentDetails(`paused after ${progress.sent} posts`);
+      await condition(() => !progress.paused);
+    }
+    const plan = planNextBatch(input, state, batchSizeFor(input));
+    if (!plan) break;
+
+    setCurrentDetails(`batch ${state.batchSeq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
+    const result = await batches.emitBatch({ runId: workflowInfo().workflowId, prefix: input.prefix, sink: input.sink, seq: state.batchSeq, plan });
+
+    const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
+    progress.planned += planned;
+    progress.sent += result.sent;
+    progress.skipped += result.skipped;
+    progress.failed += result.failedAttempts;
+    progress.batches += 1;
+    progress.currentKey = result.lastKey;
+    state.batchSeq += 1;
+    state.windowPosts += planned;
+    if (plan.kind === 'range') {
+      if (result.lastKey !== null) state.cursor = result.lastKey;
+      if (result.exhausted || planned === 0) break;
+    }
+
+    const delay = pacingDelayMs(input.rate, state.windowStartMs, state.windowPosts, Date.now());
+    if (delay > 0) {
+      rateChanged = false;
+      // Wake early when the rate changes or a pause arrives.
+      await condition(() => rateChanged || progress.paused, delay);
+    }
+
+    batchesThisRun += 1;
+    if (batchesThisRun >= batchesPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof emulationWorkflow>(input, state);
+    }
+  }
+
+  progress.done = true;
+  progress.achievedRate = Math.round(progress.sent / Math.max(0.001, (Date.now() - startedAtMs) / 1000));
+  setCurrentDetails(`done: ${progress.sent} posts sent, ${progress.skipped} skipped`);
+  await condition(allHandlersFinished);
+  return progress;
+}
