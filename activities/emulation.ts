@@ -3,9 +3,10 @@
  * the sink. Glue between the MySQL adapter and a sink adapter; all the I/O lives there.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Message } from 'kafkajs';
 import type { Config } from '../common/config';
-import { guarded } from '../common/errors';
+import { guarded, NonRetryable } from '../common/errors';
 import { progressGroup, progressTopic, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
@@ -83,34 +84,22 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
     async emitBatch(input: EmitBatchInput): Promise<BatchResult> {
       const ctx = Context.current();
       const failedAttempts = ctx.info.attempt - 1;
-      const groupId = progressGroup(input.runId);
-      const marker = progressTopic(input.prefix);
-
-      let alreadyCommitted = false;
-      if (input.sink === 'kafka') {
-        const committed = await guarded('Kafka', kafka.address, async () => kafka.sender.batchesCommitted(await kafka.admin(), groupId, marker)).catch((err) => {
-          kafka.resetAdmin();
-          throw err;
-        });
-        if (committed > input.seq) alreadyCommitted = true;
-        else if (committed < input.seq) {
-          throw new Error(`emulation ${input.runId}: progress marker says ${committed} batches committed but batch ${input.seq} was planned next; refusing to send out of order`);
-        }
-      }
-
       const { batch, keys, upperKey, exhausted } = await readPlan(input.plan);
       ctx.heartbeat({ stage: 'read', seq: input.seq });
       const { posts, skipped } = postsOf(input.plan, keys, batch);
       const lastKey = upperKey ?? (keys.length ? keys[keys.length - 1]! : null);
-      const result = (): BatchResult => ({ sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts });
-      if (alreadyCommitted) return result();
+      let alreadyCommitted = false;
 
       if (input.sink === 'kafka') {
         const batches = kafkaBatches(input.prefix, input.runId, posts, batch);
         const txnId = `pinflow-emulation.${input.runId}`;
-        await guarded('Kafka', kafka.address, () => kafka.sender.send(txnId, groupId, marker, input.seq, batches));
+        const outcome = await guarded('Kafka', kafka.address, () => kafka.sender.sendOnce(txnId, progressGroup(input.runId), progressTopic(input.prefix), input.seq, batches)).catch((err) => {
+          kafka.resetAdmin();
+          throw err;
+        });
+        alreadyCommitted = outcome === 'already-committed';
       } else {
-        if (!config.restProxyUrl) throw new Error('REST_PROXY_URL is not set: the rest-proxy sink needs it');
+        if (!config.restProxyUrl) throw ApplicationFailure.nonRetryable('REST_PROXY_URL is not set: the rest-proxy sink needs it', NonRetryable.config);
         const base = config.restProxyUrl;
         for (const t of SOURCE_TABLES) {
           const records = posts.map((p) => ({ key: String(p.key), value: batch[t.topic].get(p.key) }));
@@ -118,7 +107,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
           ctx.heartbeat({ stage: `posted ${t.topic}`, seq: input.seq });
         }
       }
-      return result();
+      return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts };
     },
   };
 }

@@ -47,21 +47,43 @@ export async function ensureTopics(admin: Admin, topics: Array<{ topic: string; 
  */
 export class TransactionalSender {
   private producers = new Map<string, { producer: Producer; busy: boolean }>();
-  constructor(private readonly kafka: () => Kafka) {}
+  constructor(
+    private readonly kafka: () => Kafka,
+    private readonly admin: () => Promise<Admin>,
+  ) {}
 
-  async batchesCommitted(admin: Admin, groupId: string, topic: string): Promise<number> {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  async batchesCommitted(groupId: string, topic: string): Promise<number> {
+    const [offsets] = await (await this.admin()).fetchOffsets({ groupId, topics: [topic] });
     const o = offsets?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
     return Math.max(0, Number(o));
   }
 
-  /** Sends `batches` and the marker `seq + 1` in one transaction. */
-  async send(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[]): Promise<void> {
+  /**
+   * Sends `batches` with the marker `seq + 1` in one transaction, unless the marker shows the
+   * batch was already committed. The marker is read after the producer is initialised: a new
+   * producer's InitProducerId completes (or aborts) any transaction an earlier attempt left
+   * behind, so the offset read then is settled.
+   */
+  async sendOnce(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[]): Promise<'sent' | 'already-committed'> {
     const producer = await this.acquire(transactionalId);
     try {
+      let committed = await this.batchesCommitted(groupId, markerTopic);
+      // Our own previous commit may take a moment to show in the group's offsets.
+      for (let i = 0; committed < seq && i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        committed = await this.batchesCommitted(groupId, markerTopic);
+      }
+      if (committed > seq) {
+        this.release(transactionalId, producer, true);
+        return 'already-committed';
+      }
+      if (committed < seq) {
+        throw new Error(`progress marker ${groupId} says ${committed} batches committed but batch ${seq} is next; waiting for it to settle`);
+      }
       const txn = await producer.transaction();
       try {
-        if (batches.some((b) => b.messages.length > 0)) await txn.sendBatch({ topicMessages: batches.filter((b) => b.messages.length > 0), acks: -1 });
+        const nonEmpty = batches.filter((b) => b.messages.length > 0);
+        if (nonEmpty.length) await txn.sendBatch({ topicMessages: nonEmpty, acks: -1 });
         await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: markerTopic, partitions: [{ partition: 0, offset: String(seq + 1) }] }] });
         await txn.commit();
       } catch (err) {
@@ -69,6 +91,7 @@ export class TransactionalSender {
         throw err;
       }
       this.release(transactionalId, producer, true);
+      return 'sent';
     } catch (err) {
       this.release(transactionalId, producer, false);
       throw err;
@@ -125,7 +148,7 @@ export function kafkaAdapter(config: Config) {
       admin = undefined;
       throw err;
     }));
-  const sender = new TransactionalSender(getKafka);
+  const sender = new TransactionalSender(getKafka, getAdmin);
 
   const activities = {
     /** Doctor: produce a message to `<prefix>.doctor` and consume it back. */

@@ -22,6 +22,19 @@ export function createMysqlPool(config: Config, connectionLimit = 4): mysql.Pool
 
 const q = (id: string) => `\`${id.replace(/`/g, '``')}\``;
 
+/** Creates the database named in MYSQL_URL if it does not exist (the user needs the right to). */
+export async function ensureDatabase(config: Config): Promise<void> {
+  const u = new URL(config.mysql.url);
+  const db = decodeURIComponent(u.pathname.slice(1));
+  u.pathname = '/';
+  const conn = await mysql.createConnection({ uri: u.toString(), connectTimeout: 5_000 });
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS ${q(db)} CHARACTER SET utf8mb4`);
+  } finally {
+    await conn.end();
+  }
+}
+
 /** Creates the three source tables if they do not exist (sql/schema.sql). */
 export async function applySchema(pool: mysql.Pool): Promise<void> {
   const sql = fs.readFileSync(path.join(PROJECT_ROOT, 'sql', 'schema.sql'), 'utf8');

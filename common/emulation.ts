@@ -51,7 +51,7 @@ export interface EmulationProgress {
   batches: number;
   currentKey: number | null;
   rate: number | 'max';
-  /** Posts per second actually achieved since the start. */
+  /** Planned posts (sent + skipped) per second since the start. */
   achievedRate: number;
   paused: boolean;
   done: boolean;

@@ -4,22 +4,11 @@
  * the task queue. Exits 1 naming every failing system, 2 on bad configuration.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
 import { ConfigError, loadConfig, type Config } from '../common/config';
 import type { DoctorReport } from '../common/types';
-import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
-import { createWorker } from '../workers/worker';
+import { connectClient, uiLink } from '../workers/client';
+import { withWorker } from '../workers/worker';
 import type { doctorWorkflow } from '../workflows';
-
-/** True once a worker has started the workflow's first task. */
-async function pickedUp(handle: WorkflowHandle, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if ((await handle.describe()).historyLength > 2) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}
 
 export async function runDoctor(config: Config, log: (line: string) => void = console.log): Promise<DoctorReport> {
   const client = await connectClient(config);
@@ -27,21 +16,7 @@ export async function runDoctor(config: Config, log: (line: string) => void = co
     const taskQueue = config.temporal.taskQueue;
     const workflowId = `doctor-${config.prefix}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const handle = await client.workflow.start<typeof doctorWorkflow>('doctorWorkflow', { taskQueue, workflowId, workflowExecutionTimeout: '2 minutes' });
-    let report: DoctorReport;
-    // A poller seen in the last minute may have exited since: trust it only if it picks the
-    // workflow up within a few seconds, otherwise run a worker in this process.
-    if ((await hasWorkflowPollers(client, taskQueue)) && (await pickedUp(handle, 5_000))) {
-      log(`using the worker polling "${taskQueue}"`);
-      report = await handle.result();
-    } else {
-      log(`no worker polls "${taskQueue}": starting one in this process`);
-      const w = await createWorker(config);
-      try {
-        report = await w.worker.runUntil(handle.result());
-      } finally {
-        await w.close();
-      }
-    }
+    const report: DoctorReport = await withWorker(config, client, handle, () => handle.result(), log);
     log(`temporal  ok    ${config.temporal.address}  (workflow ${uiLink(config, workflowId)})`);
     for (const s of report.systems) {
       log(s.ok ? `${s.system.padEnd(8)}  ok    ${s.address}  ${s.latencyMs} ms  ${s.detail}` : `${s.system.padEnd(8)}  DOWN  ${s.detail}`);

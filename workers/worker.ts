@@ -3,9 +3,11 @@
  * from activities/ bound to one Config. Used by `npm run worker`, by the doctor (in-process
  * when no worker is polling) and by tests.
  */
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Config } from '../common/config';
+import { hasWorkflowPollers } from './client';
 
 const workflowsPath = require.resolve('../workflows');
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -52,4 +54,40 @@ export async function createWorker(config: Config, opts: { taskQueue?: string; c
       if (!opts.connection) await connection.close();
     },
   };
+}
+
+/** True once a worker has started the workflow's first task. */
+async function pickedUp(handle: WorkflowHandle, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await handle.describe()).historyLength > 2) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+/**
+ * Waits for `until()` while making sure some worker runs the workflow: the one polling the
+ * task queue if it picks the run up within a few seconds (a poller seen in the last minute may
+ * have exited since), otherwise a worker started in this process.
+ */
+export async function withWorker<T>(
+  config: Config,
+  client: Client,
+  handle: WorkflowHandle,
+  until: () => Promise<T>,
+  log: (line: string) => void = () => {},
+): Promise<T> {
+  const taskQueue = config.temporal.taskQueue;
+  if ((await hasWorkflowPollers(client, taskQueue)) && (await pickedUp(handle, 5_000))) {
+    log(`using the worker polling "${taskQueue}"`);
+    return until();
+  }
+  log(`no worker polls "${taskQueue}": starting one in this process`);
+  const w = await createWorker(config);
+  try {
+    return await w.worker.runUntil(until());
+  } finally {
+    await w.close();
+  }
 }

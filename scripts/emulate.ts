@@ -1,0 +1,136 @@
+/**
+ * npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy]
+ *                    [--seed S] [--batch-size N] [--wait]
+ *
+ * Starts emulationWorkflow (id `emulation-<prefix>-<UTC time>`), prints its id and UI link,
+ * and with --wait shows a progress bar until it finishes. Bad options are rejected before
+ * anything starts (exit 2).
+ */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from '../common/config';
+import { validateEmulationInput, type EmulationInput, type EmulationProgress } from '../common/emulation';
+import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
+import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
+import { withWorker } from '../workers/worker';
+import type { emulationWorkflow } from '../workflows';
+import { progressQuery } from '../workflows/emulation';
+import { ProgressPrinter, progressLine } from './progress';
+
+export class UsageError extends Error {}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text.trim());
+  if (!m) throw new UsageError(`--duration ${JSON.stringify(text)} must look like 90s, 10m or 1.5h`);
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+export interface EmulateArgs {
+  input: EmulationInput;
+  wait: boolean;
+}
+
+export function parseEmulateArgs(argv: string[], config: Config): EmulateArgs {
+  const known = new Set(['--all', '--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--wait', '--prefix']);
+  const takesValue = new Set(['--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--prefix']);
+  const opts = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!known.has(a)) throw new UsageError(`unknown option ${a}`);
+    if (takesValue.has(a)) {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      opts.set(a, v);
+    } else opts.set(a, 'true');
+  }
+  const problems: string[] = [];
+  const num = (flag: string): number | undefined => {
+    const v = opts.get(flag);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) problems.push(`${flag} ${JSON.stringify(v)} is not a number`);
+    return n;
+  };
+  const rateText = opts.get('--rate') ?? 'max';
+  const rate = rateText === 'max' ? 'max' : Number(rateText);
+  if (opts.has('--records') && opts.has('--duration')) problems.push('give --records or --duration, not both');
+  let durationMs: number | undefined;
+  try {
+    durationMs = opts.has('--duration') ? parseDuration(opts.get('--duration')!) : undefined;
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const input: EmulationInput = {
+    prefix: opts.get('--prefix') ?? config.prefix,
+    sink: (opts.get('--sink') ?? 'kafka') as EmulationInput['sink'],
+    rate: rate as number | 'max',
+    selection: opts.has('--all') ? { mode: 'all' } : { mode: 'random', seed: num('--seed') ?? 100 },
+    stop: { posts: num('--records'), durationMs },
+    batchSize: num('--batch-size'),
+  };
+  problems.push(...validateEmulationInput(input));
+  if (input.sink === 'rest-proxy' && !config.restProxyUrl) problems.push('sink rest-proxy needs REST_PROXY_URL to be set');
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  return { input, wait: opts.has('--wait') };
+}
+
+export function emulationWorkflowId(prefix: string, at = new Date()): string {
+  return `emulation-${prefix}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+}
+
+export async function runEmulate(config: Config, args: EmulateArgs, log: (s: string) => void = console.log): Promise<{ workflowId: string; result?: EmulationProgress }> {
+  const client = await connectClient(config);
+  try {
+    const workflowId = emulationWorkflowId(args.input.prefix);
+    const handle = await client.workflow.start<typeof emulationWorkflow>('emulationWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [args.input],
+      typedSearchAttributes: [
+        { key: PipelinePrefix, value: args.input.prefix },
+        { key: PipelineSink, value: args.input.sink },
+      ],
+      staticSummary: `emulate ${args.input.selection.mode === 'all' ? 'all rows' : 'random rows'} -> ${args.input.sink} (${args.input.prefix}.*) at ${args.input.rate} posts/s`,
+    });
+    log(`started ${workflowId}\n  ${uiLink(config, workflowId)}`);
+    if (!args.wait) {
+      if (!(await hasWorkflowPollers(client, config.temporal.taskQueue))) log(`note: no worker polls "${config.temporal.taskQueue}" yet; start one with: npm run worker`);
+      return { workflowId };
+    }
+    const printer = new ProgressPrinter();
+    const poll = setInterval(() => {
+      handle
+        .query(progressQuery)
+        .then((p) => printer.update(progressLine(p.sent + p.skipped, p.totalPlanned, `posts, ${p.achievedRate}/s${p.skipped ? `, ${p.skipped} skipped` : ''}${p.paused ? ' (paused)' : ''}`)))
+        .catch(() => undefined);
+    }, 1_000);
+    try {
+      const result = await withWorker(config, client, handle, () => handle.result(), (l) => log(l));
+      printer.update(progressLine(result.sent + result.skipped, result.totalPlanned ?? result.planned, `posts, ${result.achievedRate}/s`), true);
+      log(`done: ${result.sent} posts sent (${result.sent * 3} records), ${result.skipped} skipped, ${result.failed} failed attempts retried`);
+      return { workflowId, result };
+    } finally {
+      clearInterval(poll);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+if (require.main === module) {
+  (async () => {
+    const config = loadConfig();
+    const args = parseEmulateArgs(process.argv.slice(2), config);
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    await runEmulate(config, args);
+    process.exit(0);
+  })().catch((err) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`${err.message}\nusage: npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy] [--seed S] [--wait]`);
+      process.exit(2);
+    }
+    console.error(`emulate failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
