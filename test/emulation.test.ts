@@ -9,40 +9,8 @@ import type { EmulationInput, EmulationProgress } from '../common/emulation';
 import { nextInt } from '../common/prng';
 import { createWorker } from '../workers/worker';
 import { pauseSignal, progressQuery, resumeSignal, setRateUpdate } from '../workflows/emulation';
-import { consumeTopics, query, testDatabase, type ConsumedRecord } from './helpers/data';
+import { assertExactlyOnce, consumeTopics, mysqlRows, query, rootMessage, testDatabase, TOPICS } from './helpers/data';
 import { ensureStack, quietRuntime, runScript, testConfig, uniqueName } from './helpers/env';
-
-const TOPICS = ['pin', 'geo', 'user'] as const;
-
-/** The innermost cause's message (workflow failure -> activity failure -> application failure). */
-function rootMessage(err: unknown): string {
-  let e = err as { cause?: unknown; message?: string };
-  while (e.cause) e = e.cause as typeof e;
-  return String(e.message);
-}
-
-/** The rows MySQL holds, serialised independently of the adapter (spec section 2). */
-async function mysqlRows(config: Config): Promise<Record<(typeof TOPICS)[number], Map<string, unknown>>> {
-  const pin = await query(config, 'SELECT * FROM pinterest_data');
-  const geo = await query(config, "SELECT ind, DATE_FORMAT(`timestamp`, '%Y-%m-%dT%H:%i:%s') AS `timestamp`, latitude, longitude, country FROM geolocation_data");
-  const user = await query(config, "SELECT ind, first_name, last_name, age, DATE_FORMAT(date_joined, '%Y-%m-%dT%H:%i:%s') AS date_joined FROM user_data");
-  const byKey = (rows: Record<string, unknown>[], key: string) => new Map(rows.map((r) => [String(r[key]), { ...r }]));
-  return { pin: byKey(pin, 'index'), geo: byKey(geo, 'ind'), user: byKey(user, 'ind') };
-}
-
-/** Every expected post number exactly once on each topic, nothing else. */
-function assertExactlyOnce(records: ConsumedRecord[], prefix: string, expectedSeqs: number[]): void {
-  for (const t of TOPICS) {
-    const seqs = records.filter((r) => r.topic === `${prefix}.${t}`).map((r) => Number(r.headers['pinflow-post']));
-    const counts = new Map<number, number>();
-    for (const s of seqs) counts.set(s, (counts.get(s) ?? 0) + 1);
-    const dupes = [...counts].filter(([, n]) => n > 1);
-    assert.equal(dupes.length, 0, `${t}: ${dupes.length} posts more than once, e.g. ${JSON.stringify(dupes.slice(0, 3))}`);
-    const missing = expectedSeqs.filter((s) => !counts.has(s));
-    assert.equal(missing.length, 0, `${t}: ${missing.length} planned posts missing, e.g. ${missing.slice(0, 5)}`);
-    assert.equal(seqs.length, expectedSeqs.length, `${t}: record count`);
-  }
-}
 
 describe('emulation', () => {
   let env: TestWorkflowEnvironment;
@@ -230,4 +198,3 @@ describe('emulation', () => {
   });
 });
 
-export { assertExactlyOnce, mysqlRows, rootMessage, TOPICS };

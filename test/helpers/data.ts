@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
+import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import { PROJECT_ROOT, type Config } from '../../common/config';
 import { loadDir } from '../../scripts/db-load';
@@ -97,3 +98,36 @@ export function spawnWorker(env: Record<string, string>): { child: ChildProcess;
   });
   return { child, ready, output: () => out };
 }
+
+export const TOPICS = ['pin', 'geo', 'user'] as const;
+
+/** The innermost cause's message (workflow failure -> activity failure -> application failure). */
+export function rootMessage(err: unknown): string {
+  let e = err as { cause?: unknown; message?: string };
+  while (e.cause) e = e.cause as typeof e;
+  return String(e.message);
+}
+
+/** The rows MySQL holds, serialised independently of the adapter (spec section 2). */
+export async function mysqlRows(config: Config): Promise<Record<(typeof TOPICS)[number], Map<string, unknown>>> {
+  const pin = await query(config, 'SELECT * FROM pinterest_data');
+  const geo = await query(config, "SELECT ind, DATE_FORMAT(`timestamp`, '%Y-%m-%dT%H:%i:%s') AS `timestamp`, latitude, longitude, country FROM geolocation_data");
+  const user = await query(config, "SELECT ind, first_name, last_name, age, DATE_FORMAT(date_joined, '%Y-%m-%dT%H:%i:%s') AS date_joined FROM user_data");
+  const byKey = (rows: Record<string, unknown>[], key: string) => new Map(rows.map((r) => [String(r[key]), { ...r }]));
+  return { pin: byKey(pin, 'index'), geo: byKey(geo, 'ind'), user: byKey(user, 'ind') };
+}
+
+/** Every expected post number exactly once on each topic, nothing else. */
+export function assertExactlyOnce(records: ConsumedRecord[], prefix: string, expectedSeqs: number[]): void {
+  for (const t of TOPICS) {
+    const seqs = records.filter((r) => r.topic === `${prefix}.${t}`).map((r) => Number(r.headers['pinflow-post']));
+    const counts = new Map<number, number>();
+    for (const s of seqs) counts.set(s, (counts.get(s) ?? 0) + 1);
+    const dupes = [...counts].filter(([, n]) => n > 1);
+    assert.equal(dupes.length, 0, `${t}: ${dupes.length} posts more than once, e.g. ${JSON.stringify(dupes.slice(0, 3))}`);
+    const missing = expectedSeqs.filter((s) => !counts.has(s));
+    assert.equal(missing.length, 0, `${t}: ${missing.length} planned posts missing, e.g. ${missing.slice(0, 5)}`);
+    assert.equal(seqs.length, expectedSeqs.length, `${t}: record count`);
+  }
+}
+
