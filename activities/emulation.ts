@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Message } from 'kafkajs';
 import type { Config } from '../common/config';
 import { guarded, NonRetryable } from '../common/errors';
-import { progressGroup, progressTopic, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
+import { progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
 import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from './mysql';
@@ -18,7 +18,11 @@ export interface EmitBatchInput {
   runId: string;
   prefix: string;
   sink: Sink;
+  /** Batch number of the run (for logs and heartbeats). */
   seq: number;
+  /** Lane and the batch's number within the lane (the lane's progress marker). */
+  lane: number;
+  laneSeq: number;
   plan: BatchPlan;
 }
 
@@ -84,16 +88,21 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
     async emitBatch(input: EmitBatchInput): Promise<BatchResult> {
       const ctx = Context.current();
       const failedAttempts = ctx.info.attempt - 1;
+      const t0 = performance.now();
       const { batch, keys, upperKey, exhausted } = await readPlan(input.plan);
       ctx.heartbeat({ stage: 'read', seq: input.seq });
+      const t1 = performance.now();
       const { posts, skipped } = postsOf(input.plan, keys, batch);
+      let t2 = t1;
       const lastKey = upperKey ?? (keys.length ? keys[keys.length - 1]! : null);
       let alreadyCommitted = false;
 
       if (input.sink === 'kafka') {
         const batches = kafkaBatches(input.prefix, input.runId, posts, batch);
-        const txnId = `pinflow-emulation.${input.runId}`;
-        const outcome = await guarded('Kafka', kafka.address, () => kafka.sender.sendOnce(txnId, progressGroup(input.runId), progressTopic(input.prefix), input.seq, batches)).catch((err) => {
+        t2 = performance.now();
+        const txnId = transactionalId(input.runId, input.lane);
+        const group = progressGroup(input.runId, input.lane);
+        const outcome = await guarded('Kafka', kafka.address, () => kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches)).catch((err) => {
           kafka.resetAdmin();
           throw err;
         });
@@ -107,7 +116,9 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
           ctx.heartbeat({ stage: `posted ${t.topic}`, seq: input.seq });
         }
       }
-      return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts };
+      const t3 = performance.now();
+      const timings = { readMs: Math.round(t1 - t0), buildMs: Math.round(t2 - t1), sendMs: Math.round(t3 - t2) };
+      return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts, timings };
     },
   };
 }

@@ -35,6 +35,37 @@ export async function ensureTopics(admin: Admin, topics: Array<{ topic: string; 
   await admin.createTopics({ topics: missing.map((t) => ({ ...t, replicationFactor: -1 })), waitForLeaders: true });
 }
 
+/** Under the broker's default message.max.bytes (1 MiB) per partition, with room for overhead. */
+export const MAX_REQUEST_BYTES = 768 * 1024;
+
+/**
+ * Splits topic batches into sends of at most `maxBytes` of keys and values each, so no
+ * partition's record batch can exceed the broker's message.max.bytes.
+ */
+export function chunksBySize(batches: TopicBatch[], maxBytes: number): TopicBatch[][] {
+  const out: TopicBatch[][] = [];
+  let current: TopicBatch[] = [];
+  let size = 0;
+  for (const b of batches) {
+    let messages: Message[] = [];
+    for (const m of b.messages) {
+      const bytes = (m.value ? Buffer.byteLength(m.value as string) : 0) + (m.key ? Buffer.byteLength(m.key as string) : 0) + 64;
+      if (size + bytes > maxBytes && size > 0) {
+        if (messages.length) current.push({ topic: b.topic, messages });
+        out.push(current);
+        current = [];
+        messages = [];
+        size = 0;
+      }
+      messages.push(m);
+      size += bytes;
+    }
+    if (messages.length) current.push({ topic: b.topic, messages });
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
 /**
  * Exactly-once batches across activity retries and worker crashes.
  *
@@ -46,7 +77,7 @@ export async function ensureTopics(admin: Admin, topics: Array<{ topic: string; 
  * (fencing the zombie), so read_committed consumers never see its records.
  */
 export class TransactionalSender {
-  private producers = new Map<string, { producer: Producer; busy: boolean }>();
+  private producers = new Map<string, { producer: Producer; busy: boolean; committed?: number }>();
   constructor(
     private readonly kafka: () => Kafka,
     private readonly admin: () => Promise<Admin>,
@@ -65,10 +96,12 @@ export class TransactionalSender {
    * behind, so the offset read then is settled.
    */
   async sendOnce(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[]): Promise<'sent' | 'already-committed'> {
-    const producer = await this.acquire(transactionalId);
+    const { producer, committedByUs } = await this.acquire(transactionalId);
     try {
-      let committed = await this.batchesCommitted(groupId, markerTopic);
-      // Our own previous commit may take a moment to show in the group's offsets.
+      // A producer that committed batch seq-1 itself knows the marker without asking: any
+      // other committer would have had to initialise this transactional id, fencing it, and
+      // its commit below would then fail. Otherwise read the marker (settled, see above).
+      let committed = committedByUs ?? (await this.batchesCommitted(groupId, markerTopic));
       for (let i = 0; committed < seq && i < 30; i++) {
         await new Promise((r) => setTimeout(r, 100));
         committed = await this.batchesCommitted(groupId, markerTopic);
@@ -82,15 +115,14 @@ export class TransactionalSender {
       }
       const txn = await producer.transaction();
       try {
-        const nonEmpty = batches.filter((b) => b.messages.length > 0);
-        if (nonEmpty.length) await txn.sendBatch({ topicMessages: nonEmpty, acks: -1 });
+        for (const chunk of chunksBySize(batches, MAX_REQUEST_BYTES)) await txn.sendBatch({ topicMessages: chunk, acks: -1 });
         await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: markerTopic, partitions: [{ partition: 0, offset: String(seq + 1) }] }] });
         await txn.commit();
       } catch (err) {
         await txn.abort().catch(() => undefined);
         throw err;
       }
-      this.release(transactionalId, producer, true);
+      this.release(transactionalId, producer, true, seq + 1);
       return 'sent';
     } catch (err) {
       this.release(transactionalId, producer, false);
@@ -99,11 +131,11 @@ export class TransactionalSender {
   }
 
   /** A connected producer for this transactional id; a new one (fencing the old) if it is busy. */
-  private async acquire(transactionalId: string): Promise<Producer> {
+  private async acquire(transactionalId: string): Promise<{ producer: Producer; committedByUs?: number }> {
     const cached = this.producers.get(transactionalId);
     if (cached && !cached.busy) {
       cached.busy = true;
-      return cached.producer;
+      return { producer: cached.producer, committedByUs: cached.committed };
     }
     const producer = this.kafka().producer({
       transactionalId,
@@ -114,13 +146,14 @@ export class TransactionalSender {
     });
     await producer.connect();
     this.producers.set(transactionalId, { producer, busy: true });
-    return producer;
+    return { producer };
   }
 
-  private release(transactionalId: string, producer: Producer, healthy: boolean): void {
+  private release(transactionalId: string, producer: Producer, healthy: boolean, committed?: number): void {
     const cached = this.producers.get(transactionalId);
     if (healthy && cached?.producer === producer) {
       cached.busy = false;
+      if (committed !== undefined) cached.committed = committed;
       return;
     }
     if (cached?.producer === producer) this.producers.delete(transactionalId);

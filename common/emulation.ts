@@ -21,6 +21,12 @@ export interface EmulationInput {
   batchSize?: number;
   /** Batches per workflow run before continue-as-new (default 200). */
   batchesPerRun?: number;
+  /**
+   * Random selection only: batches in flight at once (default 2), each lane with its own
+   * transactional producer and progress marker. `all` runs one batch at a time (each range
+   * starts after the previous one's last key).
+   */
+  concurrency?: number;
 }
 
 /** What a batch activity is asked to send: exactly these posts, as post number `firstSeq` onwards. */
@@ -41,6 +47,14 @@ export interface BatchResult {
   alreadyCommitted: boolean;
   /** Activity attempts that failed before this one succeeded. */
   failedAttempts: number;
+  /** Where the batch's time went, in ms: MySQL read, message building, Kafka/HTTP send. */
+  timings: StageTimings;
+}
+
+export interface StageTimings {
+  readMs: number;
+  buildMs: number;
+  sendMs: number;
 }
 
 export interface EmulationProgress {
@@ -57,6 +71,8 @@ export interface EmulationProgress {
   done: boolean;
   startedAt: string;
   totalPlanned: number | null;
+  /** Sum of the batches' stage timings. */
+  timings: StageTimings;
 }
 
 /** State carried across continue-as-new. */
@@ -67,6 +83,10 @@ export interface EmulationState {
   /** Last key sent by a range plan. */
   cursor: number;
   batchSeq: number;
+  /** Posts planned so far (post numbers handed out). */
+  plannedPosts: number;
+  /** Batches planned per lane (the lane's progress-marker sequence). */
+  laneSeqs: number[];
   /** Pacing window: posts planned since `windowStartMs` at the current rate. */
   windowStartMs: number;
   windowPosts: number;
@@ -93,6 +113,8 @@ export function validateEmulationInput(input: EmulationInput): string[] {
   if (dur !== undefined && !(Number.isFinite(dur) && dur > 0)) problems.push(`stop.durationMs ${dur} must be > 0`);
   const bs = input.batchSize;
   if (bs !== undefined && !(Number.isInteger(bs) && bs >= 1 && bs <= 20_000)) problems.push(`batchSize ${bs} must be 1-20000`);
+  const c = input.concurrency;
+  if (c !== undefined && !(Number.isInteger(c) && c >= 1 && c <= 8)) problems.push(`concurrency ${c} must be 1-8`);
   return problems;
 }
 
@@ -105,11 +127,12 @@ export function batchSizeFor(input: EmulationInput): number {
 
 /** The next batch, or null when the stop condition is reached. Advances `state` (rng, seq). */
 export function planNextBatch(input: EmulationInput, state: EmulationState, size: number): BatchPlan | null {
-  const remaining = input.stop?.posts !== undefined ? input.stop.posts - state.progress.planned : Infinity;
+  const remaining = input.stop?.posts !== undefined ? input.stop.posts - state.plannedPosts : Infinity;
   if (remaining <= 0) return null;
   const n = Math.min(size, remaining);
   if (input.selection.mode === 'all') {
-    return { kind: 'range', afterKey: state.cursor, limit: n, firstSeq: state.progress.planned };
+    // Sequential: the workflow advances plannedPosts and cursor when the batch completes.
+    return { kind: 'range', afterKey: state.cursor, limit: n, firstSeq: state.plannedPosts };
   }
   if (!state.keyRange) return null;
   const keys: number[] = [];
@@ -120,7 +143,9 @@ export function planNextBatch(input: EmulationInput, state: EmulationState, size
     rng = next;
   }
   state.rng = rng;
-  return { kind: 'keys', keys, firstSeq: state.progress.planned };
+  const firstSeq = state.plannedPosts;
+  state.plannedPosts += n;
+  return { kind: 'keys', keys, firstSeq };
 }
 
 /** How long to wait before the next batch so posts go out at `rate` on average. */
@@ -132,5 +157,8 @@ export function pacingDelayMs(rate: number | 'max', windowStartMs: number, windo
 
 /** Topic of the transactional progress marker that makes retried batches idempotent. */
 export const progressTopic = (prefix: string) => `${prefix}.emulation-progress`;
-/** Consumer group whose committed offset on the progress topic = batches committed. */
-export const progressGroup = (workflowId: string) => `pinflow-emulation-progress.${workflowId}`;
+/** Consumer group whose committed offset on the progress topic = batches committed by a lane. */
+export const progressGroup = (workflowId: string, lane: number) => `pinflow-emulation-progress.${workflowId}.lane${lane}`;
+/** Transactional id of a lane: a new producer with it fences whatever an earlier attempt left open. */
+export const transactionalId = (workflowId: string, lane: number) => `pinflow-emulation.${workflowId}.lane${lane}`;
+export const DEFAULT_CONCURRENCY = 2;

@@ -54,6 +54,8 @@ const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
   TOPIC_AUTHORIZATION_FAILED: 'auth',
   CLUSTER_AUTHORIZATION_FAILED: 'auth',
   INVALID_TOPIC_EXCEPTION: 'config',
+  MESSAGE_TOO_LARGE: 'badInput', // the same request would be refused again
+  RECORD_LIST_TOO_LARGE: 'badInput',
 };
 
 function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undefined {
@@ -67,8 +69,10 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
       // 403 is a permission problem whatever the server calls it; 429/5xx stay retryable.
       return e.$metadata?.httpStatusCode === 403 ? 'auth' : undefined;
     }
-    case 'Kafka':
-      return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || undefined;
+    case 'Kafka': {
+      const inner = (e as { cause?: ErrorLike }).cause;
+      return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || (inner?.type && kafkaFatal[inner.type]) || undefined;
+    }
     default:
       return undefined;
   }

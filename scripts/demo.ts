@@ -5,6 +5,9 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../common/config';
 import { runDoctor } from './doctor';
+import { loadDir } from './db-load';
+import { runEmulate } from './emulate';
+import { SAMPLE_DIR_DEFAULT } from './paths';
 import { stackUp } from './stack/index';
 
 function step(n: number, total: number, what: string): void {
@@ -15,12 +18,17 @@ async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const started = Date.now();
-  const total = 2;
+  const total = 4;
   step(1, total, 'local stack (Temporal, Kafka, MySQL, S3)');
   await stackUp(config);
   step(2, total, 'doctor: every system through a Temporal workflow');
   const report = await runDoctor(config);
   if (!report.ok) throw new Error(`doctor found systems down: ${report.systems.filter((s) => !s.ok).map((s) => s.detail).join(' | ')}`);
+  step(3, total, `source database: the real sample (${SAMPLE_DIR_DEFAULT})`);
+  await loadDir(config, SAMPLE_DIR_DEFAULT, { replace: true, log: (l) => console.log(l) });
+  step(4, total, `emulation: every row once as events on ${config.prefix}.pin|geo|user`);
+  const emu = await runEmulate(config, { input: { prefix: config.prefix, sink: 'kafka', rate: 'max', selection: { mode: 'all' } }, wait: true });
+  if (!emu.result || emu.result.sent === 0) throw new Error('the emulation sent nothing');
   console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s. Temporal UI: ${config.temporal.uiUrl}`);
 }
 

@@ -120,6 +120,21 @@ describe('emulation under faults', () => {
     }
   });
 
+  it('a batch bigger than the broker\'s message.max.bytes is split into several sends in one transaction', async () => {
+    const prefix = uniqueName('emu-big');
+    const { w, handle } = await startInProcess({ prefix, sink: 'kafka', rate: 'max', selection: { mode: 'random', seed: 11 }, stop: { posts: 8_000 }, batchSize: 8_000, concurrency: 1 });
+    try {
+      const result = (await w.worker.runUntil(handle.result())) as EmulationProgress;
+      assert.equal(result.batches, 1);
+      assert.equal(result.sent, 8_000);
+      assert.equal(result.failed, 0, 'no MESSAGE_TOO_LARGE retries');
+      const records = await consumeTopics(kafka, TOPICS.map((t) => `${prefix}.${t}`), 3 * 8_000);
+      assertExactlyOnce(records, prefix, range(8_000));
+    } finally {
+      await w.close();
+    }
+  });
+
   it('worker SIGKILLed twice during a 20,000-post run: every planned post exactly once', async () => {
     const prefix = uniqueName('emu-kill');
     const taskQueue = uniqueName('emu-kill');

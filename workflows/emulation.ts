@@ -24,6 +24,7 @@ import type { Activities } from '../activities';
 import {
   batchSizeFor,
   DEFAULT_BATCHES_PER_RUN,
+  DEFAULT_CONCURRENCY,
   pacingDelayMs,
   planNextBatch,
   validateEmulationInput,
@@ -70,10 +71,13 @@ function initialState(startedAtMs: number, rate: number | 'max'): EmulationState
       done: false,
       startedAt: new Date(startedAtMs).toISOString(),
       totalPlanned: null,
+      timings: { readMs: 0, buildMs: 0, sendMs: 0 },
     },
     rng: 0,
     cursor: -2_147_483_648,
     batchSeq: 0,
+    plannedPosts: 0,
+    laneSeqs: [],
     windowStartMs: startedAtMs,
     windowPosts: 0,
     keyRange: null,
@@ -134,46 +138,67 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
 
   const batchesPerRun = input.batchesPerRun ?? DEFAULT_BATCHES_PER_RUN;
   const durationMs = input.stop?.durationMs;
+  const lanes = input.selection.mode === 'random' ? (input.concurrency ?? DEFAULT_CONCURRENCY) : 1;
+  while (state.laneSeqs.length < lanes) state.laneSeqs.push(0);
   let batchesThisRun = 0;
+  let stopping = false;
+  let continueAfter = false;
 
-  for (;;) {
-    if (durationMs !== undefined && Date.now() - startedAtMs >= durationMs) break;
-    if (progress.paused) {
-      setCurrentDetails(`paused after ${progress.sent} posts`);
-      await condition(() => !progress.paused);
+  // Each lane plans its next batch (synchronously, so plans never overlap), runs it, and
+  // loops; lanes only overlap the I/O of their batches. Pacing counts posts when planned.
+  const lane = async (id: number): Promise<void> => {
+    while (!stopping) {
+      if (durationMs !== undefined && Date.now() - startedAtMs >= durationMs) break;
+      if (progress.paused) {
+        setCurrentDetails(`paused after ${progress.sent} posts`);
+        await condition(() => !progress.paused || stopping);
+        continue;
+      }
+      const delay = pacingDelayMs(input.rate, state.windowStartMs, state.windowPosts, Date.now());
+      if (delay > 0) {
+        rateChanged = false;
+        // Wake early when the rate changes or a pause arrives.
+        await condition(() => rateChanged || progress.paused || stopping, delay);
+        continue;
+      }
+      if (batchesThisRun >= batchesPerRun || workflowInfo().continueAsNewSuggested) {
+        continueAfter = true;
+        break;
+      }
+      const plan = planNextBatch(input, state, batchSizeFor(input));
+      if (!plan) break;
+      batchesThisRun += 1;
+      const seq = state.batchSeq++;
+      const laneSeq = state.laneSeqs[id]!;
+      state.laneSeqs[id] = laneSeq + 1;
+      state.windowPosts += plan.kind === 'keys' ? plan.keys.length : plan.limit;
+
+      setCurrentDetails(`batch ${seq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
+      const result = await batches.emitBatch({ runId: workflowInfo().workflowId, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
+
+      const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
+      progress.planned += planned;
+      progress.sent += result.sent;
+      progress.skipped += result.skipped;
+      progress.failed += result.failedAttempts;
+      progress.batches += 1;
+      progress.timings.readMs += result.timings.readMs;
+      progress.timings.buildMs += result.timings.buildMs;
+      progress.timings.sendMs += result.timings.sendMs;
+      progress.currentKey = result.lastKey;
+      if (plan.kind === 'range') {
+        state.plannedPosts += planned;
+        if (result.lastKey !== null) state.cursor = result.lastKey;
+        if (result.exhausted || planned === 0) break;
+      }
     }
-    const plan = planNextBatch(input, state, batchSizeFor(input));
-    if (!plan) break;
+    stopping = true;
+  };
+  await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)));
 
-    setCurrentDetails(`batch ${state.batchSeq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
-    const result = await batches.emitBatch({ runId: workflowInfo().workflowId, prefix: input.prefix, sink: input.sink, seq: state.batchSeq, plan });
-
-    const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
-    progress.planned += planned;
-    progress.sent += result.sent;
-    progress.skipped += result.skipped;
-    progress.failed += result.failedAttempts;
-    progress.batches += 1;
-    progress.currentKey = result.lastKey;
-    state.batchSeq += 1;
-    state.windowPosts += planned;
-    if (plan.kind === 'range') {
-      if (result.lastKey !== null) state.cursor = result.lastKey;
-      if (result.exhausted || planned === 0) break;
-    }
-
-    const delay = pacingDelayMs(input.rate, state.windowStartMs, state.windowPosts, Date.now());
-    if (delay > 0) {
-      rateChanged = false;
-      // Wake early when the rate changes or a pause arrives.
-      await condition(() => rateChanged || progress.paused, delay);
-    }
-
-    batchesThisRun += 1;
-    if (batchesThisRun >= batchesPerRun || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof emulationWorkflow>(input, state);
-    }
+  if (continueAfter) {
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof emulationWorkflow>(input, state);
   }
 
   progress.done = true;

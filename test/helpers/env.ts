@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../common/config';
 import { stackUp } from '../../scripts/stack/index';
@@ -53,4 +52,4 @@ export function runScript(script: string, args: string[], env: Record<string, st
   return { code: res.status, stdout: res.stdout ?? '', stderr: (res.stderr ?? '').replace(/^npm warn.*\n/gm, '') };
 }
 
-export const SAMPLE_DIR = path.resolve(PROJECT_ROOT, '..', 'shared', 'data', 'pinterest-sample');
+export { SAMPLE_DIR_DEFAULT as SAMPLE_DIR } from '../../scripts/paths';
