@@ -5,6 +5,7 @@
 import type { Config } from '../common/config';
 import { emulationActivities } from './emulation';
 import { kafkaAdapter } from './kafka';
+import { landingActivities } from './landing';
 import { mysqlAdapter } from './mysql';
 import { s3Adapter } from './s3';
 
@@ -13,7 +14,7 @@ export function createActivities(config: Config) {
   const kafka = kafkaAdapter(config);
   const s3 = s3Adapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka) },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka), ...landingActivities(config, kafka, s3) },
     async close() {
       await Promise.allSettled([mysql.close(), kafka.close(), s3.close()]);
     },

@@ -1,11 +1,19 @@
 /** S3 adapter: the only module that talks to object storage. */
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash, randomUUID } from 'node:crypto';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { addressOf, type Config } from '../common/config';
-import { guarded } from '../common/errors';
+import { guarded, NonRetryable } from '../common/errors';
 import type { SystemCheck } from '../common/types';
 
 // The pinned SDK supports Node 20 (this machine's); its notice about future releases is noise here.
@@ -25,6 +33,54 @@ export function createS3Client(config: Config): S3Client {
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
     }),
   });
+}
+
+/**
+ * Writes an object only if the key is free. An existing object with the same bytes (a retry
+ * rewriting what an earlier attempt wrote) is fine; different bytes are never overwritten.
+ */
+export async function putObjectOnce(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+  metadata: Record<string, string>,
+): Promise<'written' | 'identical'> {
+  const md5 = createHash('md5').update(body).digest('hex');
+  try {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata, IfNoneMatch: '*', ContentType: 'application/x-ndjson' }));
+    return 'written';
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== 412 && (err as Error).name !== 'PreconditionFailed') throw err;
+  }
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  if (head.ETag?.replace(/"/g, '') === md5) return 'identical';
+  throw ApplicationFailure.nonRetryable(
+    `s3://${bucket}/${key} already exists with different content; refusing to overwrite it (was the topic recreated, or another lander writing the same prefix?)`,
+    NonRetryable.conflict,
+  );
+}
+
+/** Every key under `prefix`, in key order (ListObjectsV2, page by page). */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+export async function getText(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return (await got.Body?.transformToString('utf8')) ?? '';
+}
+
+export async function headMetadata(s3: S3Client, bucket: string, key: string): Promise<Record<string, string>> {
+  return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
 }
 
 export function s3Adapter(config: Config) {
@@ -58,6 +114,8 @@ export function s3Adapter(config: Config) {
   return {
     activities,
     client: getClient,
+    address,
+    bucket,
     async close() {
       client?.destroy();
       client = undefined;

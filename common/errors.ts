@@ -17,6 +17,7 @@ export const NonRetryable = {
   missingResource: 'PinflowMissingResource',
   auth: 'PinflowAuthError',
   badInput: 'PinflowBadInput',
+  conflict: 'PinflowConflict',
 } as const;
 
 interface ErrorLike {

@@ -1,3 +1,4 @@
 /** Every workflow the pinflow worker runs (the worker bundles this file). */
 export { doctorWorkflow } from './doctor';
 export { emulationWorkflow } from './emulation';
+export { landingWorkflow } from './landing';

@@ -1,0 +1,287 @@
+/**
+ * Landing activities: Kafka partitions to S3 objects in the Confluent S3 sink layout.
+ * Glue between the Kafka and S3 adapters; the object rules live in common/landing.ts.
+ *
+ * Exactly once by construction: an object's key comes from its first offset and its content
+ * from the offset range, which is decided only by offsets (`from`, `to`, flushSize,
+ * maxObjectBytes). A retried activity rewrites identical objects (putObjectOnce accepts the
+ * same bytes and refuses different ones). Progress lives in the workflow (the ranges it
+ * passes in) and in the bucket itself: each object records the next offset in its metadata,
+ * so a new run resumes after the last object of each partition.
+ */
+import { Context } from '@temporalio/activity';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../common/config';
+import { guarded } from '../common/errors';
+import {
+  deadLetterKey,
+  isInternalTopic,
+  landableLine,
+  objectKey,
+  parseObjectKey,
+  partitionPrefix,
+  type LandedPartition,
+  type PartitionRange,
+} from '../common/landing';
+import { SOURCE_TABLES, topicName } from '../common/source-tables';
+import type { kafkaAdapter } from './kafka';
+import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from './s3';
+
+export interface LandingPlanInput {
+  prefix: string;
+  topicsRegex?: string;
+  topicsDir: string;
+}
+
+export interface LandTopicInput {
+  runId: string;
+  topic: string;
+  ranges: Array<{ partition: number; from: number; to: number }>;
+  flushSize: number;
+  maxObjectBytes: number;
+  topicsDir: string;
+}
+
+export interface LandTopicResult {
+  partitions: LandedPartition[];
+}
+
+/** One partition's writer: the range, the object being built, and what was landed. */
+interface Writer {
+  landed: LandedPartition;
+  to: number;
+  /** Next offset the consumer will read (data, control or aborted record). */
+  position: number;
+  /** Offset of the last record put into an object. */
+  lastRecord: number;
+  /** First offset of the object being built, null when none is open. */
+  start: number | null;
+  buffer: string[];
+  bytes: number;
+  dead: DeadLetter[];
+  lock: Promise<void>;
+}
+
+interface DeadLetter {
+  topic: string;
+  partition: number;
+  offset: string;
+  reason: string;
+  key: string | null;
+  value: string | null;
+}
+
+export function landingActivities(config: Config, kafka: ReturnType<typeof kafkaAdapter>, s3: ReturnType<typeof s3Adapter>) {
+  /** Where landing resumes in a partition: after the bucket's last object for it. */
+  async function resumeOffset(topicsDir: string, topic: string, partition: number): Promise<number | null> {
+    const keys = (await listKeys(s3.client(), s3.bucket, partitionPrefix(topicsDir, topic, partition)))
+      .map((k) => ({ k, parsed: parseObjectKey(k) }))
+      .filter((x) => x.parsed && x.parsed.topic === topic && x.parsed.partition === partition);
+    if (keys.length === 0) return null;
+    const last = keys.reduce((a, b) => (b.parsed!.startOffset > a.parsed!.startOffset ? b : a));
+    const meta = await headMetadata(s3.client(), s3.bucket, last.k);
+    if (meta['pinflow-next-offset']) return Number(meta['pinflow-next-offset']);
+    // Written by the Confluent sink: consecutive offsets, one record a line.
+    const lines = (await getText(s3.client(), s3.bucket, last.k)).split('\n').filter((l) => l.trim() !== '').length;
+    return last.parsed!.startOffset + Math.max(1, lines);
+  }
+
+  return {
+    /** The topics to land, and for each partition the offsets from (bucket) and to (now). */
+    async landingPlan(input: LandingPlanInput): Promise<PartitionRange[]> {
+      const admin = await guarded('Kafka', kafka.address, () => kafka.admin()).catch((err) => {
+        kafka.resetAdmin();
+        throw err;
+      });
+      const topics = await guarded('Kafka', kafka.address, async () => {
+        const all = await admin.listTopics();
+        if (input.topicsRegex) {
+          const re = new RegExp(input.topicsRegex);
+          return all.filter((t) => re.test(t) && !isInternalTopic(t)).sort();
+        }
+        const wanted = SOURCE_TABLES.map((t) => topicName(input.prefix, t.topic));
+        return wanted.filter((t) => all.includes(t));
+      });
+      const ranges: PartitionRange[] = [];
+      for (const topic of topics) {
+        const offsets = await guarded('Kafka', kafka.address, () => admin.fetchTopicOffsets(topic));
+        for (const o of offsets.sort((a, b) => a.partition - b.partition)) {
+          const low = Number(o.low);
+          const high = Number(o.high);
+          const resumed = await guarded('S3', s3.address, () => resumeOffset(input.topicsDir, topic, o.partition));
+          // Records the log no longer holds (retention) cannot be landed: start at its start.
+          const from = Math.max(resumed ?? low, low);
+          ranges.push({ topic, partition: o.partition, from, to: Math.max(from, high) });
+        }
+        Context.current().heartbeat();
+      }
+      return ranges;
+    },
+
+    /**
+     * Lands the given offset ranges of one topic. Heartbeats after every object with the
+     * offsets landed so far; a retry resumes from them (object boundaries stay the same).
+     */
+    async landTopic(input: LandTopicInput): Promise<LandTopicResult> {
+      const ctx = Context.current();
+      const resumed = (ctx.info.heartbeatDetails as { done?: LandedPartition[] } | undefined) ?? {};
+      const state = new Map<number, Writer>();
+      for (const r of input.ranges) {
+        const prior = resumed.done?.find((d) => d.partition === r.partition && d.next <= r.to && d.next >= r.from);
+        const next = prior?.next ?? r.from;
+        state.set(r.partition, {
+          landed: {
+            topic: input.topic,
+            partition: r.partition,
+            from: r.from,
+            next,
+            records: prior?.records ?? 0,
+            deadLetters: prior?.deadLetters ?? 0,
+            objects: prior?.objects ?? [],
+            deadLetterObjects: prior?.deadLetterObjects ?? [],
+          },
+          to: r.to,
+          position: next,
+          lastRecord: next - 1,
+          start: null,
+          buffer: [],
+          bytes: 0,
+          dead: [],
+          lock: Promise.resolve(),
+        });
+      }
+      const summary = (): LandTopicResult => ({ partitions: [...state.values()].map((w) => ({ ...w.landed, objects: [...w.landed.objects], deadLetterObjects: [...w.landed.deadLetterObjects] })) });
+      const beat = () => ctx.heartbeat({ done: summary().partitions });
+      const complete = (w: Writer) => w.landed.next >= w.to && w.start === null;
+
+      /** Writes a partition's current object: dead letters first, then the data object. */
+      async function flush(w: Writer, reachedEnd: boolean): Promise<void> {
+        if (w.start === null) return;
+        const start = w.start;
+        const meta = {
+          'pinflow-start-offset': String(start),
+          'pinflow-last-offset': String(w.lastRecord),
+          'pinflow-next-offset': String(w.lastRecord + 1),
+          'pinflow-records': String(w.buffer.length),
+          'pinflow-dead-letters': String(w.dead.length),
+        };
+        const dead = w.dead;
+        const lines = w.buffer;
+        if (dead.length) {
+          const dlKey = deadLetterKey(input.topic, w.landed.partition, start);
+          await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, dlKey, dead.map((d) => JSON.stringify(d)).join('\n') + '\n', meta));
+          w.landed.deadLetterObjects.push(dlKey);
+        }
+        const key = objectKey(input.topicsDir, input.topic, w.landed.partition, start);
+        await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, lines.length ? lines.join('\n') + '\n' : '', meta));
+        w.landed.objects.push(key);
+        w.landed.records += lines.length;
+        w.landed.deadLetters += dead.length;
+        w.landed.next = reachedEnd ? Math.max(w.lastRecord + 1, w.to) : w.lastRecord + 1;
+        w.buffer = [];
+        w.bytes = 0;
+        w.dead = [];
+        w.start = null;
+        beat();
+      }
+
+      /** Serialises a partition's flushes: batch processing and position events both call it. */
+      const locked = (w: Writer, fn: () => Promise<void>) => (w.lock = w.lock.then(fn));
+
+      /** Closes the partition's range once the consumer's position reached its end. */
+      const settle = (w: Writer) =>
+        locked(w, async () => {
+          if (w.position < w.to) return;
+          if (w.start !== null) await flush(w, true);
+          else w.landed.next = Math.max(w.landed.next, w.to);
+        });
+
+      if ([...state.values()].every(complete)) return summary();
+
+      const consumer = kafka.kafka().consumer({
+        // A throwaway group: offsets come from the workflow and the bucket, nothing is committed.
+        groupId: `pinflow-landing.${input.runId}.${input.topic}.${ctx.info.attempt}.${randomUUID().slice(0, 8)}`,
+        readUncommitted: false,
+        maxBytesPerPartition: 8 * 1024 * 1024,
+        maxBytes: 32 * 1024 * 1024,
+        maxWaitTimeInMs: 250,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+        retry: { retries: 5 },
+      });
+      let failure: unknown;
+      let wake = () => {};
+      const fail = (err: unknown) => {
+        failure ??= err;
+        wake();
+      };
+      try {
+        await guarded('Kafka', kafka.address, async () => {
+          await consumer.connect();
+          await consumer.subscribe({ topic: input.topic, fromBeginning: true });
+          // Batches holding only transaction markers or aborted records never reach eachBatch;
+          // their instrumentation event still tells how far the partition was read.
+          consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+            const w = state.get(e.payload.partition);
+            if (!w || e.payload.topic !== input.topic) return;
+            w.position = Math.max(w.position, Number(e.payload.lastOffset) + 1);
+            settle(w).then(wake, fail);
+          });
+          await consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: Math.max(1, Math.min(4, input.ranges.length)),
+            eachBatch: async ({ batch, heartbeat }) => {
+              const w = state.get(batch.partition);
+              if (!w) return;
+              for (const m of batch.messages) {
+                const offset = Number(m.offset);
+                if (offset <= w.lastRecord || offset < w.landed.next) continue; // before the range, or seen
+                if (offset >= w.to) break;
+                if (w.start === null) w.start = offset;
+                const landed = landableLine(m.value);
+                if ('line' in landed) {
+                  w.buffer.push(landed.line);
+                  w.bytes += Buffer.byteLength(landed.line) + 1;
+                } else {
+                  w.dead.push({
+                    topic: input.topic,
+                    partition: w.landed.partition,
+                    offset: m.offset,
+                    reason: landed.reason,
+                    key: m.key ? m.key.toString('base64') : null,
+                    value: m.value ? m.value.toString('base64') : null,
+                  });
+                }
+                w.lastRecord = offset;
+                w.position = Math.max(w.position, offset + 1);
+                if (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes) {
+                  await locked(w, () => flush(w, offset + 1 >= w.to));
+                  await heartbeat();
+                }
+              }
+              await settle(w);
+              wake();
+            },
+          });
+          for (const w of state.values()) {
+            if (w.landed.next < w.to) consumer.seek({ topic: input.topic, partition: w.landed.partition, offset: String(w.landed.next) });
+          }
+          const ticker = setInterval(beat, 5_000);
+          try {
+            while (!failure && ![...state.values()].every(complete)) {
+              await Promise.race([new Promise<void>((r) => (wake = r)), ctx.cancelled, new Promise((r) => setTimeout(r, 1_000))]);
+            }
+          } finally {
+            clearInterval(ticker);
+          }
+          await Promise.all([...state.values()].map((w) => w.lock));
+          if (failure) throw failure;
+        });
+      } finally {
+        await consumer.disconnect().catch(() => undefined);
+      }
+      return summary();
+    },
+  };
+}

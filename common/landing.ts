@@ -1,0 +1,137 @@
+/**
+ * The landing contract (pipeline-spec.md section 3): object keys in the Confluent S3 sink
+ * layout, what makes a record landable, and the workflow's input and state. Pure.
+ */
+
+export const DEFAULT_TOPICS_DIR = 'topics';
+export const DEAD_LETTER_DIR = 'dead-letter';
+export const DEFAULT_FLUSH_SIZE = 10_000;
+export const DEFAULT_MAX_OBJECT_BYTES = 32 * 1024 * 1024;
+
+const pad10 = (n: number) => String(n).padStart(10, '0');
+
+/** `<topics-dir>/<topic>/partition=<p>/<topic>+<p>+<startOffset:10>.json` */
+export function objectKey(topicsDir: string, topic: string, partition: number, startOffset: number): string {
+  return `${topicsDir}/${topic}/partition=${partition}/${topic}+${partition}+${pad10(startOffset)}.json`;
+}
+
+export function partitionPrefix(topicsDir: string, topic: string, partition: number): string {
+  return `${topicsDir}/${topic}/partition=${partition}/`;
+}
+
+/** Dead letters of the records of the object that starts at `startOffset`. */
+export function deadLetterKey(topic: string, partition: number, startOffset: number): string {
+  return objectKey(DEAD_LETTER_DIR, topic, partition, startOffset);
+}
+
+const KEY = /^(?:.*\/)?([^/]+)\/partition=(\d+)\/([^/]+)\+(\d+)\+(\d{10,})\.json$/;
+
+export function parseObjectKey(key: string): { topic: string; partition: number; startOffset: number } | null {
+  const m = KEY.exec(key);
+  if (!m || m[1] !== m[3] || m[2] !== m[4]) return null;
+  return { topic: m[1]!, partition: Number(m[2]), startOffset: Number(m[5]) };
+}
+
+/**
+ * A landable value is a JSON object or a JSON array of objects. Returns the NDJSON line (the
+ * raw text when it is already one line) or why it is dead-lettered.
+ */
+export function landableLine(value: Buffer | null): { line: string } | { reason: string } {
+  if (value === null) return { reason: 'null value (tombstone)' };
+  const text = value.toString('utf8');
+  if (text.trim() === '') return { reason: 'empty value' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return { reason: `not JSON: ${(err as Error).message}` };
+  }
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObject(parsed)) return { line: /[\r\n]/.test(text) ? JSON.stringify(parsed) : text };
+  if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isObject)) return { line: /[\r\n]/.test(text) ? JSON.stringify(parsed) : text };
+  return { reason: Array.isArray(parsed) ? 'JSON array that is empty or holds a non-object' : `JSON ${parsed === null ? 'null' : typeof parsed}, not an object or array of objects` };
+}
+
+export interface PartitionRange {
+  topic: string;
+  partition: number;
+  /** First offset to land (from the bucket's last object, or the log start). */
+  from: number;
+  /** Land up to, not including, this offset (the high watermark when the range was planned). */
+  to: number;
+}
+
+export interface LandedPartition {
+  topic: string;
+  partition: number;
+  from: number;
+  /** Next offset to land after this range. */
+  next: number;
+  records: number;
+  deadLetters: number;
+  objects: string[];
+  deadLetterObjects: string[];
+}
+
+export interface LandingInput {
+  prefix: string;
+  /** Land the topics matching this regex instead of `<prefix>.pin|geo|user` (as `topics.regex`). */
+  topicsRegex?: string;
+  mode: 'follow' | 'untilNow';
+  flushSize?: number;
+  maxObjectBytes?: number;
+  topicsDir?: string;
+  /** follow: wait this long between rounds that found nothing new (default 5 s). */
+  pollIntervalMs?: number;
+  /** follow: rounds per run before continue-as-new (default 100). */
+  roundsPerRun?: number;
+}
+
+export interface PartitionStatus {
+  topic: string;
+  partition: number;
+  landedOffset: number;
+  endOffset: number;
+  lag: number;
+  records: number;
+  deadLetters: number;
+  objects: number;
+}
+
+export interface LandingStatus {
+  mode: 'follow' | 'untilNow';
+  rounds: number;
+  records: number;
+  deadLetters: number;
+  objects: number;
+  partitions: PartitionStatus[];
+  done: boolean;
+}
+
+export interface LandingResult extends LandingStatus {
+  /** untilNow: every object written by this run (keys), data and dead-letter. */
+  objectKeys: string[];
+  deadLetterKeys: string[];
+}
+
+export function validateLandingInput(input: LandingInput): string[] {
+  const problems: string[] = [];
+  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a valid topic prefix`);
+  if (input.mode !== 'follow' && input.mode !== 'untilNow') problems.push(`mode ${JSON.stringify(input.mode)} must be "follow" or "untilNow"`);
+  if (input.topicsRegex !== undefined) {
+    try {
+      new RegExp(input.topicsRegex);
+    } catch (e) {
+      problems.push(`topicsRegex is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  const fs = input.flushSize;
+  if (fs !== undefined && !(Number.isInteger(fs) && fs >= 1 && fs <= 1_000_000)) problems.push(`flushSize ${fs} must be 1-1000000`);
+  const mb = input.maxObjectBytes;
+  if (mb !== undefined && !(Number.isInteger(mb) && mb >= 1024 && mb <= 5 * 1024 ** 3)) problems.push(`maxObjectBytes ${mb} must be 1 KiB - 5 GiB`);
+  if (input.topicsDir !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(input.topicsDir)) problems.push(`topicsDir ${JSON.stringify(input.topicsDir)} is not a valid key prefix`);
+  return problems;
+}
+
+/** Internal pinflow topics a `topics.regex` never lands. */
+export const isInternalTopic = (topic: string) => /\.(emulation-progress|doctor)$/.test(topic) || topic.startsWith('__');

@@ -1,0 +1,116 @@
+/**
+ * npm run land -- [--until-now | --follow] [--wait] [--topics-regex R] [--flush-size N] [--max-object-bytes N]
+ *
+ * Starts landingWorkflow for PIPELINE_PREFIX (workflow id `landing-<prefix>`: one lander per
+ * prefix at a time, so two never write the same objects with different boundaries).
+ * --until-now (default) lands up to each partition's end as of now and, with --wait, prints
+ * the objects' counts; --follow keeps landing until cancelled.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from '../common/config';
+import { validateLandingInput, type LandingInput, type LandingResult } from '../common/landing';
+import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
+import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
+import { withWorker } from '../workers/worker';
+import type { landingWorkflow } from '../workflows';
+import { landingStatusQuery } from '../workflows/landing';
+import { UsageError } from './emulate';
+import { ProgressPrinter } from './progress';
+
+export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
+  const values = new Set(['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir']);
+  const flags = new Set(['--until-now', '--follow', '--wait']);
+  const opts = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (flags.has(a)) opts.set(a, 'true');
+    else if (values.has(a)) {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      opts.set(a, v);
+    } else throw new UsageError(`unknown option ${a}`);
+  }
+  if (opts.has('--follow') && opts.has('--until-now')) throw new UsageError('give --follow or --until-now, not both');
+  const num = (k: string) => (opts.has(k) ? Number(opts.get(k)) : undefined);
+  const input: LandingInput = {
+    prefix: opts.get('--prefix') ?? config.prefix,
+    mode: opts.has('--follow') ? 'follow' : 'untilNow',
+    topicsRegex: opts.get('--topics-regex'),
+    flushSize: num('--flush-size'),
+    maxObjectBytes: num('--max-object-bytes'),
+    topicsDir: opts.get('--topics-dir'),
+  };
+  const problems = validateLandingInput(input);
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  return { input, wait: opts.has('--wait') };
+}
+
+export const landingWorkflowId = (prefix: string) => `landing-${prefix}`;
+
+export async function runLand(config: Config, args: { input: LandingInput; wait: boolean }, log: (s: string) => void = console.log): Promise<{ workflowId: string; result?: LandingResult }> {
+  const client = await connectClient(config);
+  try {
+    const workflowId = landingWorkflowId(args.input.prefix);
+    let handle;
+    try {
+      handle = await client.workflow.start<typeof landingWorkflow>('landingWorkflow', {
+        taskQueue: config.temporal.taskQueue,
+        workflowId,
+        args: [args.input],
+        typedSearchAttributes: [
+          { key: PipelinePrefix, value: args.input.prefix },
+          { key: PipelineMode, value: args.input.mode },
+        ],
+        staticSummary: `land ${args.input.topicsRegex ? `/${args.input.topicsRegex}/` : `${args.input.prefix}.pin|geo|user`} -> s3://${config.s3.bucket}/${args.input.topicsDir ?? 'topics'} (${args.input.mode})`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new UsageError(`a landing workflow for prefix ${args.input.prefix} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
+      }
+      throw err;
+    }
+    log(`started ${workflowId} (${args.input.mode})\n  ${uiLink(config, workflowId, handle.firstExecutionRunId)}`);
+    if (!args.wait) {
+      if (!(await hasWorkflowPollers(client, config.temporal.taskQueue))) log(`note: no worker polls "${config.temporal.taskQueue}" yet; start one with: npm run worker`);
+      return { workflowId };
+    }
+    const printer = new ProgressPrinter();
+    const poll = setInterval(() => {
+      handle
+        .query(landingStatusQuery)
+        .then((s) => {
+          const lag = s.partitions.reduce((n, p) => n + p.lag, 0);
+          printer.update(`round ${s.rounds}: ${s.records.toLocaleString('en')} records in ${s.objects} objects, ${s.deadLetters} dead letters, lag ${lag.toLocaleString('en')}`);
+        })
+        .catch(() => undefined);
+    }, 1_000);
+    try {
+      const result = await withWorker(config, client, handle, () => handle.result(), log);
+      for (const p of result.partitions) log(`  ${p.topic} partition ${p.partition}: landed to offset ${p.landedOffset} (lag ${p.lag}), ${p.records} records, ${p.deadLetters} dead letters, ${p.objects} objects`);
+      log(`done: ${result.records} records in ${result.objectKeys.length} objects, ${result.deadLetters} dead letters in ${result.deadLetterKeys.length} objects`);
+      return { workflowId, result };
+    } finally {
+      clearInterval(poll);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+if (require.main === module) {
+  (async () => {
+    const config = loadConfig();
+    const args = parseLandArgs(process.argv.slice(2), config);
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    await runLand(config, args);
+    process.exit(0);
+  })().catch((err) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    console.error(`land failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

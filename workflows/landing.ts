@@ -1,0 +1,152 @@
+/**
+ * landingWorkflow: Kafka topics to S3 in the Confluent S3 sink layout, exactly once.
+ *
+ * A round plans offset ranges per partition (from = after the bucket's last object, to = the
+ * high watermark now) and lands each topic's ranges in one heartbeating activity. `untilNow`
+ * runs one round and returns the objects it wrote; `follow` repeats rounds (waiting when
+ * nothing is new) and continues as new every `roundsPerRun` rounds. Object boundaries depend
+ * only on the ranges recorded in this history, so a retried or crashed round rewrites the same
+ * objects.
+ */
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NonRetryable } from '../common/errors';
+import {
+  DEFAULT_FLUSH_SIZE,
+  DEFAULT_MAX_OBJECT_BYTES,
+  DEFAULT_TOPICS_DIR,
+  validateLandingInput,
+  type LandingInput,
+  type LandingResult,
+  type LandingStatus,
+  type PartitionRange,
+  type PartitionStatus,
+} from '../common/landing';
+import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
+
+// Planning is quick: retried for a few minutes, then the run fails (a missing bucket fails at once).
+const planner = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 30 },
+});
+
+// Landing a topic can take long; it heartbeats every object (and every 5 s), and a retry
+// resumes from the last object it reported. Outages of Kafka or S3 are retried until they end.
+const lander = proxyActivities<Activities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [NonRetryable.conflict] },
+});
+
+export const landingStatusQuery = defineQuery<LandingStatus>('status');
+
+export interface LandingCarry {
+  status: LandingStatus;
+}
+
+export async function landingWorkflow(input: LandingInput, carry?: LandingCarry): Promise<LandingResult> {
+  const problems = validateLandingInput(input);
+  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid landing input: ${problems.join('; ')}`, NonRetryable.badInput);
+  upsertSearchAttributes([
+    { key: PipelinePrefix, value: input.prefix },
+    { key: PipelineMode, value: input.mode },
+  ]);
+
+  const topicsDir = input.topicsDir ?? DEFAULT_TOPICS_DIR;
+  const flushSize = input.flushSize ?? DEFAULT_FLUSH_SIZE;
+  const maxObjectBytes = input.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+  const status: LandingStatus = carry?.status ?? { mode: input.mode, rounds: 0, records: 0, deadLetters: 0, objects: 0, partitions: [], done: false };
+  const objectKeys: string[] = [];
+  const deadLetterKeys: string[] = [];
+  setHandler(landingStatusQuery, () => status);
+
+  const partitionStatus = (topic: string, partition: number): PartitionStatus => {
+    let s = status.partitions.find((p) => p.topic === topic && p.partition === partition);
+    if (!s) {
+      s = { topic, partition, landedOffset: 0, endOffset: 0, lag: 0, records: 0, deadLetters: 0, objects: 0 };
+      status.partitions.push(s);
+    }
+    return s;
+  };
+
+  /** One round: plan ranges, land every topic in parallel. Returns how many records it landed. */
+  async function round(): Promise<number> {
+    const ranges: PartitionRange[] = await planner.landingPlan({ prefix: input.prefix, topicsRegex: input.topicsRegex, topicsDir });
+    for (const r of ranges) {
+      const s = partitionStatus(r.topic, r.partition);
+      s.landedOffset = r.from;
+      s.endOffset = r.to;
+      s.lag = r.to - r.from;
+    }
+    const byTopic = new Map<string, PartitionRange[]>();
+    for (const r of ranges.filter((x) => x.to > x.from)) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    setCurrentDetails(`round ${status.rounds + 1}: ${ranges.reduce((n, r) => n + (r.to - r.from), 0)} offsets to land in ${byTopic.size} topic(s)`);
+    const results = await Promise.all(
+      [...byTopic].map(([topic, rs]) =>
+        lander.landTopic({
+          runId: workflowRunKey(),
+          topic,
+          ranges: rs.map((r) => ({ partition: r.partition, from: r.from, to: r.to })),
+          flushSize,
+          maxObjectBytes,
+          topicsDir,
+        }),
+      ),
+    );
+    let landed = 0;
+    for (const res of results) {
+      for (const p of res.partitions) {
+        const s = partitionStatus(p.topic, p.partition);
+        s.landedOffset = p.next;
+        s.lag = Math.max(0, s.endOffset - p.next);
+        s.records += p.records;
+        s.deadLetters += p.deadLetters;
+        s.objects += p.objects.length;
+        status.records += p.records;
+        status.deadLetters += p.deadLetters;
+        status.objects += p.objects.length;
+        landed += p.records + p.deadLetters;
+        if (input.mode === 'untilNow') {
+          objectKeys.push(...p.objects);
+          deadLetterKeys.push(...p.deadLetterObjects);
+        }
+      }
+    }
+    status.rounds += 1;
+    return landed;
+  }
+
+  if (input.mode === 'untilNow') {
+    await round();
+    status.done = true;
+    setCurrentDetails(`done: ${status.records} records in ${status.objects} objects, ${status.deadLetters} dead letters`);
+    return { ...status, objectKeys, deadLetterKeys };
+  }
+
+  const roundsPerRun = input.roundsPerRun ?? 100;
+  const pollMs = input.pollIntervalMs ?? 5_000;
+  for (let i = 0; i < roundsPerRun; i++) {
+    const landed = await round();
+    if (landed === 0) await sleep(pollMs);
+  }
+  await condition(allHandlersFinished);
+  return continueAsNew<typeof landingWorkflow>(input, { status });
+}
+
+/** Names the round's throwaway consumer groups after this run. */
+function workflowRunKey(): string {
+  return workflowInfo().workflowId;
+}
