@@ -221,6 +221,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           await consumer.subscribe({ topic: input.topic, fromBeginning: true });
           // Batches holding only transaction markers or aborted records never reach eachBatch;
           // their instrumentation event still tells how far the partition was read.
+          consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
           consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
             const w = state.get(e.payload.partition);
             if (!w || e.payload.topic !== input.topic) return;
@@ -232,36 +233,43 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: Math.max(1, Math.min(4, input.ranges.length)),
             eachBatch: async ({ batch, heartbeat }) => {
+              // A failed upload fails the whole attempt (Temporal retries it from the last
+              // object reported): letting kafkajs re-deliver the batch could shift boundaries.
+              if (failure) return;
               const w = state.get(batch.partition);
               if (!w) return;
-              for (const m of batch.messages) {
-                const offset = Number(m.offset);
-                if (offset <= w.lastRecord || offset < w.landed.next) continue; // before the range, or seen
-                if (offset >= w.to) break;
-                if (w.start === null) w.start = offset;
-                const landed = landableLine(m.value);
-                if ('line' in landed) {
-                  w.buffer.push(landed.line);
-                  w.bytes += Buffer.byteLength(landed.line) + 1;
-                } else {
-                  w.dead.push({
-                    topic: input.topic,
-                    partition: w.landed.partition,
-                    offset: m.offset,
-                    reason: landed.reason,
-                    key: m.key ? m.key.toString('base64') : null,
-                    value: m.value ? m.value.toString('base64') : null,
-                  });
+              try {
+                for (const m of batch.messages) {
+                  const offset = Number(m.offset);
+                  if (offset <= w.lastRecord || offset < w.landed.next) continue; // before the range, or seen
+                  if (offset >= w.to) break;
+                  if (w.start === null) w.start = offset;
+                  const landed = landableLine(m.value);
+                  if ('line' in landed) {
+                    w.buffer.push(landed.line);
+                    w.bytes += Buffer.byteLength(landed.line) + 1;
+                  } else {
+                    w.dead.push({
+                      topic: input.topic,
+                      partition: w.landed.partition,
+                      offset: m.offset,
+                      reason: landed.reason,
+                      key: m.key ? m.key.toString('base64') : null,
+                      value: m.value ? m.value.toString('base64') : null,
+                    });
+                  }
+                  w.lastRecord = offset;
+                  w.position = Math.max(w.position, offset + 1);
+                  if (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes) {
+                    await locked(w, () => flush(w, offset + 1 >= w.to));
+                    await heartbeat();
+                  }
                 }
-                w.lastRecord = offset;
-                w.position = Math.max(w.position, offset + 1);
-                if (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes) {
-                  await locked(w, () => flush(w, offset + 1 >= w.to));
-                  await heartbeat();
-                }
+                await settle(w);
+                wake();
+              } catch (err) {
+                fail(err);
               }
-              await settle(w);
-              wake();
             },
           });
           for (const w of state.values()) {

@@ -1,0 +1,166 @@
+/**
+ * npm run bench:landing -- [--records 1000000] [--flush-size 10000]
+ *
+ * Records/s landed by landingWorkflow (untilNow, worker in its own process) from 3 topics
+ * holding --records records in total (~1 KB each, emulation-like JSON), beside a bare loop in
+ * this process that consumes the same topics with the same client (kafkajs) and writes the same
+ * objects to the same S3 server without Temporal. Also the worker's peak RSS and the Temporal
+ * history events per million records.
+ */
+import fs from 'node:fs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
+import { createS3Client } from '../activities/s3';
+import { loadConfig, readEnv } from '../common/config';
+import { landableLine, objectKey, type LandingInput, type LandingResult } from '../common/landing';
+import { syntheticPost } from '../scripts/db-seed';
+import { stackUp } from '../scripts/stack/index';
+import { connectClient } from '../workers/client';
+import { spawnWorker } from '../test/helpers/data';
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
+async function main() {
+  const RECORDS = arg('--records', 1_000_000);
+  const FLUSH = arg('--flush-size', 10_000);
+  const perTopic = Math.ceil(RECORDS / 3);
+  const stamp = Date.now().toString(36);
+  const prefix = `bench-land-${RECORDS}`;
+  const config = loadConfig({ ...readEnv(), PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: `bench-landing-${stamp}` });
+  await stackUp(config);
+  const kafka = createKafka(config);
+  const topics = ['pin', 'geo', 'user'].map((t) => `${prefix}.${t}`);
+
+  // The data set: produced once, reused by later runs (each run lands into its own topics dir).
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topics.map((topic) => ({ topic, numPartitions: 3 })));
+  const have = (await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)))).map((o) => o.reduce((n, p) => n + Number(p.high), 0));
+  await admin.disconnect();
+  if (have.some((n) => n < perTopic)) {
+    console.log(`producing ${fmt(perTopic * 3)} records of ~1 KB into ${topics.join(', ')} (once) ...`);
+    const producer = kafka.producer({ createPartitioner: javaCompatiblePartitioner });
+    await producer.connect();
+    for (let i = 0; i < perTopic; i += 2_000) {
+      const n = Math.min(2_000, perTopic - i);
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: topics.map((topic, t) => ({
+          topic,
+          messages: Array.from({ length: n }, (_, j) => {
+            const row = syntheticPost(100, i + j)[(['pin', 'geo', 'user'] as const)[t]!];
+            return { key: String(i + j), value: JSON.stringify({ row, pad: 'p'.repeat(Math.max(0, 1000 - JSON.stringify(row).length - 10)) }) };
+          }),
+        })),
+      });
+      if (i % 100_000 === 0) console.log(`  ${fmt(i * 3)} records`);
+    }
+    await producer.disconnect();
+  }
+
+  const s3 = createS3Client(config);
+  async function bare(topicsDir: string): Promise<number> {
+    const t0 = performance.now();
+    await Promise.all(
+      topics.map(async (topic) => {
+        const offsets = await (async () => {
+          const a = kafka.admin();
+          await a.connect();
+          try {
+            return await a.fetchTopicOffsets(topic);
+          } finally {
+            await a.disconnect();
+          }
+        })();
+        const end = new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+        const buf = new Map<number, { start: number; lines: string[]; last: number }>();
+        const done = new Set<number>();
+        const consumer = kafka.consumer({ groupId: `bench-bare-${stamp}-${topic}-${topicsDir}`, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20, maxWaitTimeInMs: 250 });
+        await consumer.connect();
+        await consumer.subscribe({ topic, fromBeginning: true });
+        let finish = () => {};
+        const finished = new Promise<void>((r) => (finish = r));
+        const put = async (p: number, b: { start: number; lines: string[] }) =>
+          s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: objectKey(topicsDir, topic, p, b.start), Body: b.lines.join('\n') + '\n' }));
+        await consumer.run({
+          autoCommit: false,
+          partitionsConsumedConcurrently: 3,
+          eachBatch: async ({ batch }) => {
+            const p = batch.partition;
+            for (const m of batch.messages) {
+              const off = Number(m.offset);
+              let b = buf.get(p);
+              if (!b) buf.set(p, (b = { start: off, lines: [], last: off }));
+              const l = landableLine(m.value);
+              if ('line' in l) b.lines.push(l.line);
+              b.last = off;
+              if (b.lines.length >= FLUSH || off + 1 >= end.get(p)!) {
+                await put(p, b);
+                buf.delete(p);
+              }
+            }
+            if (Number(batch.lastOffset()) + 1 >= end.get(p)!) done.add(p);
+            if (done.size === end.size) finish();
+          },
+        });
+        await finished;
+        await consumer.disconnect();
+      }),
+    );
+    return RECORDS / ((performance.now() - t0) / 1000);
+  }
+
+  async function workflow(topicsDir: string): Promise<{ rate: number; rssMb: number; events: number; result: LandingResult }> {
+    const worker = spawnWorker({ PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue });
+    await worker.ready;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${worker.child.pid}/status`, 'utf8'));
+        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+      } catch {
+        /* exited */
+      }
+    }, 200);
+    const client = await connectClient(config);
+    try {
+      const input: LandingInput = { prefix, mode: 'untilNow', flushSize: FLUSH, topicsDir };
+      const t0 = performance.now();
+      const handle = await client.workflow.start('landingWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: `bench-landing-${stamp}-${topicsDir.replace(/\//g, '-')}`, args: [input] });
+      const result = (await handle.result()) as LandingResult;
+      const s = (performance.now() - t0) / 1000;
+      const events = (await handle.describe()).historyLength;
+      return { rate: result.records / s, rssMb: peak, events, result };
+    } finally {
+      clearInterval(sampler);
+      worker.child.kill('SIGTERM');
+      await client.connection.close();
+    }
+  }
+
+  console.log('bare loop (run 1) ...');
+  const bare1 = await bare(`bench/${stamp}/bare1`);
+  console.log('landingWorkflow ...');
+  const wf = await workflow(`bench/${stamp}/workflow`);
+  console.log('bare loop (run 2) ...');
+  const bare2 = await bare(`bench/${stamp}/bare2`);
+  const mean = (bare1 + bare2) / 2;
+  console.log(`\nlanding benchmark (${fmt(wf.result.records)} records in 3 topics x 3 partitions, flushSize ${fmt(FLUSH)}, ${wf.result.objects} objects)`);
+  console.log(`  bare kafkajs + S3 loop   ${fmt(bare1)} and ${fmt(bare2)} records/s (mean ${fmt(mean)})`);
+  console.log(`  landingWorkflow          ${fmt(wf.rate)} records/s`);
+  console.log(`  ratio workflow / bare    ${(wf.rate / mean).toFixed(2)}`);
+  console.log(`  worker peak RSS          ${fmt(wf.rssMb)} MB`);
+  console.log(`  history events           ${wf.events} for this run = ${fmt((wf.events / wf.result.records) * 1_000_000)} per million records`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
