@@ -229,8 +229,9 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             settle(w).then(wake, fail);
           });
           await consumer.run({
+            // Nothing is committed; resolving only moves the fetch position past the batch.
             autoCommit: false,
-            eachBatchAutoResolve: false,
+            eachBatchAutoResolve: true,
             partitionsConsumedConcurrently: Math.max(1, Math.min(4, input.ranges.length)),
             eachBatch: async ({ batch, heartbeat }) => {
               // A failed upload fails the whole attempt (Temporal retries it from the last

@@ -81,6 +81,16 @@ describe('landing', () => {
     assert.ok(sized.every((o) => o.lines.join('\n').length <= 100 * 1024 + 1100), 'each object about maxObjectBytes at most');
   });
 
+  it('lands a partition larger than one fetch (10 MB in one partition)', async () => {
+    const prefix = uniqueName('land-big');
+    const topic = `${prefix}.pin`;
+    await produceRecords(kafka, [topic], 10_000, { partitions: 1, txnSize: 500, valueBytes: 1_000 });
+    const result = await land({ prefix, mode: 'untilNow', flushSize: 3_000 });
+    assert.equal(result.records, 10_000);
+    const { objects } = await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, [topic], 10_000);
+    assert.deepEqual(objects.map((o) => o.lines.length), [3_000, 3_000, 3_000, 1_000]);
+  });
+
   it('dead-letters values that are not a JSON object or array of objects, with raw bytes and reason', async () => {
     const prefix = uniqueName('land-dlq');
     const topic = `${prefix}.user`;
