@@ -27,6 +27,9 @@ import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from './kafka';
 import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from './s3';
 
+/** Fetch sizes of the landing consumer: large enough for throughput, small enough for memory. */
+export const LANDING_FETCH = { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024, maxWaitTimeInMs: 250 };
+
 export interface LandingPlanInput {
   prefix: string;
   topicsRegex?: string;
@@ -46,6 +49,15 @@ export interface LandTopicResult {
   partitions: LandedPartition[];
 }
 
+const NEWLINE = Buffer.from('\n');
+
+/** Lines joined into one NDJSON body, each ending in a newline. */
+function ndjson(lines: Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const l of lines) parts.push(l, NEWLINE);
+  return Buffer.concat(parts);
+}
+
 /** One partition's writer: the range, the object being built, and what was landed. */
 interface Writer {
   landed: LandedPartition;
@@ -56,7 +68,7 @@ interface Writer {
   lastRecord: number;
   /** First offset of the object being built, null when none is open. */
   start: number | null;
-  buffer: string[];
+  buffer: Buffer[];
   bytes: number;
   dead: DeadLetter[];
   lock: Promise<void>;
@@ -173,7 +185,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           w.landed.deadLetterObjects.push(dlKey);
         }
         const key = objectKey(input.topicsDir, input.topic, w.landed.partition, start);
-        await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, lines.length ? lines.join('\n') + '\n' : '', meta));
+        await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, ndjson(lines), meta));
         w.landed.objects.push(key);
         w.landed.records += lines.length;
         w.landed.deadLetters += dead.length;
@@ -202,9 +214,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         // A throwaway group: offsets come from the workflow and the bucket, nothing is committed.
         groupId: `pinflow-landing.${input.runId}.${input.topic}.${ctx.info.attempt}.${randomUUID().slice(0, 8)}`,
         readUncommitted: false,
-        maxBytesPerPartition: 8 * 1024 * 1024,
-        maxBytes: 32 * 1024 * 1024,
-        maxWaitTimeInMs: 250,
+        ...LANDING_FETCH,
         sessionTimeout: 30_000,
         heartbeatInterval: 3_000,
         retry: { retries: 5 },
@@ -248,7 +258,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
                   const landed = landableLine(m.value);
                   if ('line' in landed) {
                     w.buffer.push(landed.line);
-                    w.bytes += Buffer.byteLength(landed.line) + 1;
+                    w.bytes += landed.line.length + 1;
                   } else {
                     w.dead.push({
                       topic: input.topic,

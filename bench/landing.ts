@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
+import { LANDING_FETCH } from '../activities/landing';
 import { createS3Client } from '../activities/s3';
 import { loadConfig, readEnv } from '../common/config';
 import { landableLine, objectKey, type LandingInput, type LandingResult } from '../common/landing';
@@ -77,15 +78,15 @@ async function main() {
           }
         })();
         const end = new Map(offsets.map((o) => [o.partition, Number(o.high)]));
-        const buf = new Map<number, { start: number; lines: string[]; last: number }>();
+        const buf = new Map<number, { start: number; lines: Buffer[]; last: number }>();
         const done = new Set<number>();
-        const consumer = kafka.consumer({ groupId: `bench-bare-${stamp}-${topic}-${topicsDir}`, maxBytesPerPartition: 8 << 20, maxBytes: 32 << 20, maxWaitTimeInMs: 250 });
+        const consumer = kafka.consumer({ groupId: `bench-bare-${stamp}-${topic}-${topicsDir}`, ...LANDING_FETCH });
         await consumer.connect();
         await consumer.subscribe({ topic, fromBeginning: true });
         let finish = () => {};
         const finished = new Promise<void>((r) => (finish = r));
-        const put = async (p: number, b: { start: number; lines: string[] }) =>
-          s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: objectKey(topicsDir, topic, p, b.start), Body: b.lines.join('\n') + '\n' }));
+        const put = async (p: number, b: { start: number; lines: Buffer[] }) =>
+          s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: objectKey(topicsDir, topic, p, b.start), Body: Buffer.concat(b.lines.flatMap((l) => [l, Buffer.from('\n')])) }));
         await consumer.run({
           autoCommit: false,
           partitionsConsumedConcurrently: 3,

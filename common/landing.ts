@@ -34,9 +34,9 @@ export function parseObjectKey(key: string): { topic: string; partition: number;
 
 /**
  * A landable value is a JSON object or a JSON array of objects. Returns the NDJSON line (the
- * raw text when it is already one line) or why it is dead-lettered.
+ * raw bytes when they are already one line) or why it is dead-lettered.
  */
-export function landableLine(value: Buffer | null): { line: string } | { reason: string } {
+export function landableLine(value: Buffer | null): { line: Buffer } | { reason: string } {
   if (value === null) return { reason: 'null value (tombstone)' };
   const text = value.toString('utf8');
   if (text.trim() === '') return { reason: 'empty value' };
@@ -47,8 +47,9 @@ export function landableLine(value: Buffer | null): { line: string } | { reason:
     return { reason: `not JSON: ${(err as Error).message}` };
   }
   const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObject(parsed)) return { line: /[\r\n]/.test(text) ? JSON.stringify(parsed) : text };
-  if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isObject)) return { line: /[\r\n]/.test(text) ? JSON.stringify(parsed) : text };
+  const oneLine = () => (/[\r\n]/.test(text) ? Buffer.from(JSON.stringify(parsed)) : value);
+  if (isObject(parsed)) return { line: oneLine() };
+  if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isObject)) return { line: oneLine() };
   return { reason: Array.isArray(parsed) ? 'JSON array that is empty or holds a non-object' : `JSON ${parsed === null ? 'null' : typeof parsed}, not an object or array of objects` };
 }
 

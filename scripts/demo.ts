@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../common/config';
 import { runDoctor } from './doctor';
 import { loadDir } from './db-load';
 import { runEmulate } from './emulate';
+import { runLand } from './land';
 import { SAMPLE_DIR_DEFAULT } from './paths';
 import { stackUp } from './stack/index';
 
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const started = Date.now();
-  const total = 4;
+  const total = 5;
   step(1, total, 'local stack (Temporal, Kafka, MySQL, S3)');
   await stackUp(config);
   step(2, total, 'doctor: every system through a Temporal workflow');
@@ -29,6 +30,9 @@ async function main(): Promise<void> {
   step(4, total, `emulation: every row once as events on ${config.prefix}.pin|geo|user`);
   const emu = await runEmulate(config, { input: { prefix: config.prefix, sink: 'kafka', rate: 'max', selection: { mode: 'all' } }, wait: true });
   if (!emu.result || emu.result.sent === 0) throw new Error('the emulation sent nothing');
+  step(5, total, `landing: the topics to s3://${config.s3.bucket}/topics/ (Confluent S3 sink layout), exactly once`);
+  const landed = await runLand(config, { input: { prefix: config.prefix, mode: 'untilNow' }, wait: true });
+  if (!landed.result) throw new Error('the landing returned nothing');
   console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s. Temporal UI: ${config.temporal.uiUrl}`);
 }
 

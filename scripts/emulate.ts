@@ -14,7 +14,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { emulationWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/emulation';
-import { ProgressPrinter, progressLine } from './progress';
+import { pollEvery, ProgressPrinter, progressLine } from './progress';
 
 export class UsageError extends Error {}
 
@@ -99,19 +99,19 @@ export async function runEmulate(config: Config, args: EmulateArgs, log: (s: str
       return { workflowId };
     }
     const printer = new ProgressPrinter();
-    const poll = setInterval(() => {
+    const poll = pollEvery(1_000, () =>
       handle
         .query(progressQuery)
         .then((p) => printer.update(progressLine(p.sent + p.skipped, p.totalPlanned, `posts, ${p.achievedRate}/s${p.skipped ? `, ${p.skipped} skipped` : ''}${p.paused ? ' (paused)' : ''}`)))
-        .catch(() => undefined);
-    }, 1_000);
+        .then(() => undefined),
+    );
     try {
       const result = await withWorker(config, client, handle, () => handle.result(), (l) => log(l));
       printer.update(progressLine(result.sent + result.skipped, result.totalPlanned ?? result.planned, `posts, ${result.achievedRate}/s`), true);
       log(`done: ${result.sent} posts sent (${result.sent * 3} records), ${result.skipped} skipped, ${result.failed} failed attempts retried`);
       return { workflowId, result };
     } finally {
-      clearInterval(poll);
+      await poll.stop();
     }
   } finally {
     await client.connection.close();

@@ -16,7 +16,7 @@ import { withWorker } from '../workers/worker';
 import type { landingWorkflow } from '../workflows';
 import { landingStatusQuery } from '../workflows/landing';
 import { UsageError } from './emulate';
-import { ProgressPrinter } from './progress';
+import { pollEvery, ProgressPrinter } from './progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
   const values = new Set(['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir']);
@@ -76,22 +76,22 @@ export async function runLand(config: Config, args: { input: LandingInput; wait:
       return { workflowId };
     }
     const printer = new ProgressPrinter();
-    const poll = setInterval(() => {
+    const poll = pollEvery(1_000, () =>
       handle
         .query(landingStatusQuery)
         .then((s) => {
           const lag = s.partitions.reduce((n, p) => n + p.lag, 0);
           printer.update(`round ${s.rounds}: ${s.records.toLocaleString('en')} records in ${s.objects} objects, ${s.deadLetters} dead letters, lag ${lag.toLocaleString('en')}`);
         })
-        .catch(() => undefined);
-    }, 1_000);
+        .then(() => undefined),
+    );
     try {
       const result = await withWorker(config, client, handle, () => handle.result(), log);
       for (const p of result.partitions) log(`  ${p.topic} partition ${p.partition}: landed to offset ${p.landedOffset} (lag ${p.lag}), ${p.records} records, ${p.deadLetters} dead letters, ${p.objects} objects`);
       log(`done: ${result.records} records in ${result.objectKeys.length} objects, ${result.deadLetters} dead letters in ${result.deadLetterKeys.length} objects`);
       return { workflowId, result };
     } finally {
-      clearInterval(poll);
+      await poll.stop();
     }
   } finally {
     await client.connection.close();

@@ -18,3 +18,20 @@ export class ProgressPrinter {
     }
   }
 }
+
+/**
+ * Calls `fn` every `ms` (one call at a time). `stop()` clears the timer and waits for a call
+ * in flight, so a caller can close the connection `fn` uses without racing it.
+ */
+export function pollEvery(ms: number, fn: () => Promise<void>): { stop: () => Promise<void> } {
+  let inFlight: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (!inFlight) inFlight = fn().catch(() => undefined).finally(() => (inFlight = undefined));
+  }, ms);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}

@@ -6,15 +6,48 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import type { Config } from '../common/config';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT, type Config } from '../common/config';
 import { hasWorkflowPollers } from './client';
 
 const workflowsPath = require.resolve('../workflows');
+const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
-/** The workflow bundle, built once per process (webpack takes a few seconds). */
+/** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK. */
+function sourceHash(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const f of fs.readdirSync(dir).sort()) {
+      const p = path.join(dir, f);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else if (f.endsWith('.ts')) h.update(p).update(fs.readFileSync(p));
+    }
+  };
+  walk(path.join(PROJECT_ROOT, 'workflows'));
+  walk(path.join(PROJECT_ROOT, 'common'));
+  h.update(fs.readFileSync(path.join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * The workflow bundle. Webpack runs once per version of the workflow code (content-hashed
+ * under .cache/workflow-bundle/); every later worker loads the built bundle, which keeps the
+ * bundler's time and memory out of long-running workers (as Temporal's production sample does).
+ */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  return (bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger }));
+  return (bundle ??= (async () => {
+    const file = path.join(BUNDLE_DIR, `${sourceHash()}.json`);
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as WorkflowBundleWithSourceMap;
+    const built = await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+    fs.mkdirSync(BUNDLE_DIR, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(built));
+    fs.renameSync(tmp, file);
+    return built;
+  })());
 }
 
 const quietBundlerLogger = {
