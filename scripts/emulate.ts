@@ -6,17 +6,15 @@
  * and with --wait shows a progress bar until it finishes. Bad options are rejected before
  * anything starts (exit 2).
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig, type Config } from '../common/config';
+import type { Config } from '../common/config';
 import { validateEmulationInput, type EmulationInput, type EmulationProgress } from '../common/emulation';
 import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { emulationWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/emulation';
+import { runCli, UsageError } from './cli';
 import { pollEvery, ProgressPrinter, progressLine } from './progress';
-
-export class UsageError extends Error {}
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 
@@ -119,18 +117,7 @@ export async function runEmulate(config: Config, args: EmulateArgs, log: (s: str
 }
 
 if (require.main === module) {
-  (async () => {
-    const config = loadConfig();
-    const args = parseEmulateArgs(process.argv.slice(2), config);
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    await runEmulate(config, args);
-    process.exit(0);
-  })().catch((err) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(`${err.message}\nusage: npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy] [--seed S] [--wait]`);
-      process.exit(2);
-    }
-    console.error(`emulate failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+  runCli('emulate', 'npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy] [--seed S] [--wait]', async (config, argv) => {
+    await runEmulate(config, parseEmulateArgs(argv, config));
   });
 }

@@ -7,15 +7,14 @@
  * the objects' counts; --follow keeps landing until cancelled.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig, type Config } from '../common/config';
+import type { Config } from '../common/config';
 import { validateLandingInput, type LandingInput, type LandingResult } from '../common/landing';
 import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { landingWorkflow } from '../workflows';
 import { landingStatusQuery } from '../workflows/landing';
-import { UsageError } from './emulate';
+import { runCli, UsageError } from './cli';
 import { pollEvery, ProgressPrinter } from './progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
@@ -99,18 +98,7 @@ export async function runLand(config: Config, args: { input: LandingInput; wait:
 }
 
 if (require.main === module) {
-  (async () => {
-    const config = loadConfig();
-    const args = parseLandArgs(process.argv.slice(2), config);
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    await runLand(config, args);
-    process.exit(0);
-  })().catch((err) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    console.error(`land failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+  runCli('land', 'npm run land -- [--until-now | --follow] [--wait] [--topics-regex R] [--flush-size N] [--max-object-bytes N]', async (config, argv) => {
+    await runLand(config, parseLandArgs(argv, config));
   });
 }

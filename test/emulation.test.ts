@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import type { Config } from '../common/config';
 import type { EmulationInput, EmulationProgress } from '../common/emulation';
 import { nextInt } from '../common/prng';
-import { createWorker } from '../workers/worker';
 import { pauseSignal, progressQuery, resumeSignal, setRateUpdate } from '../workflows/emulation';
 import { assertExactlyOnce, consumeTopics, mysqlRows, query, rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, runScript, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName } from './helpers/env';
 
 describe('emulation', () => {
   let env: TestWorkflowEnvironment;
@@ -27,20 +26,8 @@ describe('emulation', () => {
   });
   after(async () => env?.teardown());
 
-  async function run(config: Config, input: EmulationInput, during?: (h: ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>) => Promise<void>) {
-    const taskQueue = uniqueName('emu');
-    const w = await createWorker(config, { connection: env.nativeConnection, taskQueue });
-    try {
-      const handle = await env.client.workflow.start('emulationWorkflow', { taskQueue, workflowId: uniqueName('emulation-test'), args: [input] });
-      const result = (await w.worker.runUntil(async () => {
-        if (during) await during(handle);
-        return handle.result();
-      })) as EmulationProgress;
-      return { handle, result };
-    } finally {
-      await w.close();
-    }
-  }
+  const run = (config: Config, input: EmulationInput, during?: (h: WorkflowHandle) => Promise<void>) =>
+    runWorkflow<EmulationProgress>(env, config, 'emulationWorkflow', [input], during);
 
   it('db:load + emulate --all --wait: exactly 2,019 records per topic, equal field by field to MySQL', async () => {
     const { url } = await testDatabase({ empty: true });

@@ -11,7 +11,7 @@ import type { LandingInput, LandingResult } from '../common/landing';
 import { createWorker } from '../workers/worker';
 import { landingStatusQuery } from '../workflows/landing';
 import { rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, runScript, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName } from './helpers/env';
 import { assertLandedExactlyOnce, produceRecords, readLanded } from './helpers/landing';
 
 describe('landing', () => {
@@ -29,16 +29,7 @@ describe('landing', () => {
   });
   after(async () => env?.teardown());
 
-  async function land(input: LandingInput, cfg: Config = config): Promise<LandingResult> {
-    const taskQueue = uniqueName('land');
-    const w = await createWorker(cfg, { connection: env.nativeConnection, taskQueue });
-    try {
-      const handle = await env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: uniqueName('landing-test'), args: [input] });
-      return (await w.worker.runUntil(handle.result())) as LandingResult;
-    } finally {
-      await w.close();
-    }
-  }
+  const land = async (input: LandingInput, cfg: Config = config) => (await runWorkflow<LandingResult>(env, cfg, 'landingWorkflow', [input])).result;
 
   it('emulate --all then land --until-now --wait: exactly 2,019 records per topic in the sink layout', async () => {
     const { url } = await testDatabase({ sample: true });

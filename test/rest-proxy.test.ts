@@ -5,9 +5,8 @@ import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import type { Config } from '../common/config';
 import type { EmulationInput, EmulationProgress } from '../common/emulation';
-import { createWorker } from '../workers/worker';
 import { consumeTopics, mysqlRows, rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName } from './helpers/env';
 import { startRestProxy, type RestProxy } from './helpers/rest-proxy';
 
 describe('emulation through a Kafka REST proxy', () => {
@@ -30,16 +29,7 @@ describe('emulation through a Kafka REST proxy', () => {
     await env?.teardown();
   });
 
-  async function run(input: EmulationInput): Promise<EmulationProgress> {
-    const taskQueue = uniqueName('emu-rest');
-    const w = await createWorker(db, { connection: env.nativeConnection, taskQueue });
-    try {
-      const handle = await env.client.workflow.start('emulationWorkflow', { taskQueue, workflowId: uniqueName('emulation-rest'), args: [input] });
-      return (await w.worker.runUntil(handle.result())) as EmulationProgress;
-    } finally {
-      await w.close();
-    }
-  }
+  const run = async (input: EmulationInput) => (await runWorkflow<EmulationProgress>(env, db, 'emulationWorkflow', [input])).result;
 
   it('posts the Confluent v2 JSON form in batches; the broker ends up with every row', async () => {
     const prefix = uniqueName('emu-rest');

@@ -5,9 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../common/config';
 import { stackUp } from '../../scripts/stack/index';
+import { createWorker } from '../../workers/worker';
 
 let runtimeInstalled = false;
 
@@ -53,3 +56,28 @@ export function runScript(script: string, args: string[], env: Record<string, st
 }
 
 export { SAMPLE_DIR_DEFAULT as SAMPLE_DIR } from '../../scripts/paths';
+
+/**
+ * Runs one workflow to its end on a worker of its own (unique task queue, this process),
+ * optionally doing `during(handle)` while it runs.
+ */
+export async function runWorkflow<R>(
+  env: TestWorkflowEnvironment,
+  config: Config,
+  type: string,
+  args: unknown[],
+  during?: (handle: WorkflowHandle) => Promise<void>,
+): Promise<{ handle: WorkflowHandleWithFirstExecutionRunId; result: R }> {
+  const taskQueue = uniqueName(`tq-${type}`);
+  const w = await createWorker(config, { connection: env.nativeConnection, taskQueue });
+  try {
+    const handle = await env.client.workflow.start(type, { taskQueue, workflowId: uniqueName(type), args });
+    const result = (await w.worker.runUntil(async () => {
+      if (during) await during(handle);
+      return handle.result();
+    })) as R;
+    return { handle, result };
+  } finally {
+    await w.close();
+  }
+}
