@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { createKafka } from '../activities/kafka';
 import { classify, NonRetryable } from '../common/errors';
+import { testDatabase } from './helpers/data';
 import { ensureStack, testConfig, uniqueName } from './helpers/env';
 
 function expectNonRetryable(err: Error, type: string, message: RegExp) {
@@ -32,8 +33,10 @@ describe('error classification', () => {
   }
 
   it('MySQL: missing table or column and bad credentials are non-retryable; refused connections retry', async () => {
-    expectNonRetryable(classify('MySQL', 'h:1', await mysqlError('SELECT * FROM no_such_table')), NonRetryable.missingResource, /MySQL at h:1: .*no_such_table/);
-    expectNonRetryable(classify('MySQL', 'h:1', await mysqlError('SELECT no_such_column FROM pinterest_data')), NonRetryable.missingResource, /no_such_column/);
+    const { url } = await testDatabase({ empty: true });
+    expectNonRetryable(classify('MySQL', 'h:1', await mysqlError('SELECT * FROM no_such_table', url)), NonRetryable.missingResource, /MySQL at h:1: .*no_such_table/);
+    await mysqlError('CREATE TABLE t (a INT)', url);
+    expectNonRetryable(classify('MySQL', 'h:1', await mysqlError('SELECT no_such_column FROM t', url)), NonRetryable.missingResource, /no_such_column/);
     const badUrl = new URL(config.mysql.url);
     badUrl.password = 'wrong-password';
     const auth = classify('MySQL', 'h:1', await mysqlError('SELECT 1', badUrl.toString()));

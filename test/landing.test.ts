@@ -170,6 +170,23 @@ describe('landing', () => {
     assert.equal(await getText(s3, config.s3.bucket, key), '{"other":1}\n');
   });
 
+  it('refuses a second lander for the same prefix, naming the running one', async () => {
+    const prefix = uniqueName('land-twice');
+    const taskQueue = uniqueName('land-twice-nobody');
+    // A follower that is "running" (no worker needed: it only has to exist).
+    const running = await env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: `landing-${prefix}`, args: [{ prefix, mode: 'follow' } satisfies LandingInput] });
+    try {
+      const res = runScript('land', ['--until-now'], { PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: taskQueue });
+      assert.equal(res.code, 2, res.stdout + res.stderr);
+      assert.match(res.stderr, new RegExp(`a landing workflow for prefix ${prefix} is already running \\(landing-${prefix}\\)`));
+      const bad = runScript('land', ['--follow', '--until-now'], { PIPELINE_PREFIX: prefix });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--follow or --until-now, not both/);
+    } finally {
+      await running.terminate('test done');
+    }
+  });
+
   it('follow mode lands new records as they arrive, reports status, and stops cleanly on cancel', async () => {
     const prefix = uniqueName('land-follow');
     const topic = `${prefix}.pin`;
