@@ -71,16 +71,13 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
   return {
     /** Creates `<prefix>.pin|geo|user` and the progress topic if missing. */
     async ensureEmulationTopics(prefix: string): Promise<string[]> {
-      return guarded('Kafka', kafka.address, async () => {
+      return kafka.guard(async () => {
         const admin = await kafka.admin();
         await ensureTopics(admin, [
           ...topics(prefix).map((topic) => ({ topic, numPartitions: TOPIC_PARTITIONS })),
           { topic: progressTopic(prefix), numPartitions: 1 },
         ]);
         return topics(prefix);
-      }).catch((err) => {
-        kafka.resetAdmin();
-        throw err;
       });
     },
 
@@ -102,10 +99,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
         t2 = performance.now();
         const txnId = transactionalId(input.runId, input.lane);
         const group = progressGroup(input.runId, input.lane);
-        const outcome = await guarded('Kafka', kafka.address, () => kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches)).catch((err) => {
-          kafka.resetAdmin();
-          throw err;
-        });
+        const outcome = await kafka.guard(() => kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches));
         alreadyCommitted = outcome === 'already-committed';
       } else {
         if (!config.restProxyUrl) throw ApplicationFailure.nonRetryable('REST_PROXY_URL is not set: the rest-proxy sink needs it', NonRetryable.config);

@@ -237,11 +237,19 @@ export function kafkaAdapter(config: Config) {
     admin: getAdmin,
     sender,
     address,
-    /** Drops the shared admin client after an error (the next call reconnects). */
-    resetAdmin() {
-      const a = admin;
-      admin = undefined;
-      void a?.then((x) => x.disconnect()).catch(() => undefined);
+    /**
+     * Runs a Kafka call with the errors classified; after an error the shared admin client is
+     * dropped, so the next call (a retry) reconnects instead of reusing a broken connection.
+     */
+    async guard<T>(fn: () => Promise<T>): Promise<T> {
+      try {
+        return await guarded('Kafka', address, fn);
+      } catch (err) {
+        const a = admin;
+        admin = undefined;
+        void a?.then((x) => x.disconnect()).catch(() => undefined);
+        throw err;
+      }
     },
     async close() {
       await sender.close();

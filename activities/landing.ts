@@ -101,11 +101,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
   return {
     /** The topics to land, and for each partition the offsets from (bucket) and to (now). */
     async landingPlan(input: LandingPlanInput): Promise<PartitionRange[]> {
-      const admin = await guarded('Kafka', kafka.address, () => kafka.admin()).catch((err) => {
-        kafka.resetAdmin();
-        throw err;
-      });
-      const topics = await guarded('Kafka', kafka.address, async () => {
+      const admin = await kafka.guard(() => kafka.admin());
+      const topics = await kafka.guard(async () => {
         const all = await admin.listTopics();
         if (input.topicsRegex) {
           const re = new RegExp(input.topicsRegex);
@@ -116,7 +113,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       });
       const ranges: PartitionRange[] = [];
       for (const topic of topics) {
-        const offsets = await guarded('Kafka', kafka.address, () => admin.fetchTopicOffsets(topic));
+        const offsets = await kafka.guard(() => admin.fetchTopicOffsets(topic));
         for (const o of offsets.sort((a, b) => a.partition - b.partition)) {
           const low = Number(o.low);
           const high = Number(o.high);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DoctorReport } from '../common/types';
 import { createWorker } from '../workers/worker';
-import { ensureStack, quietRuntime, runScript, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runScript, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 const DOWN = {
   mysql: { MYSQL_URL: 'mysql://pinflow:pinflow@127.0.0.1:3/pinterest', name: /MySQL at 127\.0\.0\.1:3\b/ },
@@ -18,7 +18,7 @@ describe('doctor', () => {
     quietRuntime();
     await ensureStack();
     const c = testConfig();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: c.temporal.address, namespace: c.temporal.namespace });
+    env = await workflowTestEnv(c);
   });
   after(async () => env?.teardown());
 

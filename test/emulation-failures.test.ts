@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import type { Config } from '../common/config';
@@ -14,7 +14,7 @@ import { stackDown, stackUp } from '../scripts/stack/index';
 import { createWorker } from '../workers/worker';
 import { progressQuery } from '../workflows/emulation';
 import { assertExactlyOnce, consumeTopics, spawnWorker, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,7 +27,7 @@ describe('emulation under faults', () => {
   before(async () => {
     quietRuntime();
     await ensureStack();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: stack.temporal.address, namespace: stack.temporal.namespace });
+    env = await workflowTestEnv(stack);
     kafka = createKafka(stack);
     db = await testDatabase({ seedRows: 25_000 });
   });

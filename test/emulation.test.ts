@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import type { Config } from '../common/config';
@@ -9,7 +9,7 @@ import type { EmulationInput, EmulationProgress } from '../common/emulation';
 import { nextInt } from '../common/prng';
 import { pauseSignal, progressQuery, resumeSignal, setRateUpdate } from '../workflows/emulation';
 import { assertExactlyOnce, consumeTopics, mysqlRows, query, rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 describe('emulation', () => {
   let env: TestWorkflowEnvironment;
@@ -20,7 +20,7 @@ describe('emulation', () => {
     quietRuntime();
     await ensureStack();
     const c = testConfig();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: c.temporal.address, namespace: c.temporal.namespace });
+    env = await workflowTestEnv(c);
     kafka = createKafka(c);
     sample = (await testDatabase({ sample: true })).config;
   });

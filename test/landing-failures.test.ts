@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import { createS3Client, listKeys } from '../activities/s3';
@@ -14,7 +14,7 @@ import type { LandingInput, LandingResult } from '../common/landing';
 import { stackDown, stackUp } from '../scripts/stack/index';
 import { createWorker } from '../workers/worker';
 import { spawnWorker } from './helpers/data';
-import { ensureStack, quietRuntime, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 import { assertLandedExactlyOnce, produceRecords } from './helpers/landing';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,7 +29,7 @@ describe('landing under faults', () => {
   before(async () => {
     quietRuntime();
     await ensureStack();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: config.temporal.address, namespace: config.temporal.namespace });
+    env = await workflowTestEnv(config);
     kafka = createKafka(config);
     s3 = createS3Client(config);
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
 import { createS3Client, getText, listKeys } from '../activities/s3';
@@ -11,7 +11,7 @@ import type { LandingInput, LandingResult } from '../common/landing';
 import { createWorker } from '../workers/worker';
 import { landingStatusQuery } from '../workflows/landing';
 import { rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 import { assertLandedExactlyOnce, produceRecords, readLanded } from './helpers/landing';
 
 describe('landing', () => {
@@ -23,7 +23,7 @@ describe('landing', () => {
   before(async () => {
     quietRuntime();
     await ensureStack();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: config.temporal.address, namespace: config.temporal.namespace });
+    env = await workflowTestEnv(config);
     kafka = createKafka(config);
     s3 = createS3Client(config);
   });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../activities/kafka';
 import type { Config } from '../common/config';
 import type { EmulationInput, EmulationProgress } from '../common/emulation';
 import { consumeTopics, mysqlRows, rootMessage, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName } from './helpers/env';
+import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 import { startRestProxy, type RestProxy } from './helpers/rest-proxy';
 
 describe('emulation through a Kafka REST proxy', () => {
@@ -19,7 +19,7 @@ describe('emulation through a Kafka REST proxy', () => {
     quietRuntime();
     await ensureStack();
     const c = testConfig();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: c.temporal.address, namespace: c.temporal.namespace });
+    env = await workflowTestEnv(c);
     kafka = createKafka(c);
     proxy = await startRestProxy(kafka);
     db = (await testDatabase({ sample: true }, { REST_PROXY_URL: proxy.url })).config;

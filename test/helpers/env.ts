@@ -81,3 +81,9 @@ export async function runWorkflow<R>(
     await w.close();
   }
 }
+
+/** A test environment on the stack's Temporal server (the dev server `ensureStack` started). */
+export async function workflowTestEnv(config: Config = testConfig()): Promise<TestWorkflowEnvironment> {
+  const { TestWorkflowEnvironment: Env } = await import('@temporalio/testing');
+  return Env.createFromExistingServer({ address: config.temporal.address, namespace: config.temporal.namespace });
+}
