@@ -7,6 +7,7 @@
 import { Connection } from '@temporalio/client';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { LOCAL_S3_CREDENTIALS, type Config } from '../../common/config';
@@ -288,6 +289,8 @@ export const mysqlService: Service = {
         );
         say(`mysql: initialised ${dataDir}`);
       }
+      // A socket file left by a server that was killed would pass the wait below before the new one listens.
+      fs.rmSync(MYSQL_SOCKET, { force: true });
       spawnDetached('mysql', mariadbd, [
         '--no-defaults',
         `--datadir=${dataDir}`,
@@ -306,7 +309,12 @@ export const mysqlService: Service = {
         '--innodb-log-file-size=256M',
       ]);
     }
-    await waitFor('MariaDB socket', async () => fs.existsSync(MYSQL_SOCKET), 60_000, logFile('mysql'));
+    const socketAccepts = () =>
+      new Promise<boolean>((resolve) => {
+        const sock = net.connect(MYSQL_SOCKET, () => (sock.end(), resolve(true)));
+        sock.on('error', () => resolve(false));
+      });
+    await waitFor('MariaDB socket', socketAccepts, 60_000, logFile('mysql'));
     // Create the database and user named in MYSQL_URL (root over the socket, no password).
     const root = await mysql.createConnection({ socketPath: MYSQL_SOCKET, user: 'root' });
     try {
