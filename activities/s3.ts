@@ -1,6 +1,7 @@
 /** S3 adapter: the only module that talks to object storage. */
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -10,7 +11,11 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import https from 'node:https';
 import { addressOf, type Config } from '../common/config';
 import { guarded, NonRetryable } from '../common/errors';
@@ -72,6 +77,42 @@ export async function listKeys(s3: S3Client, bucket: string, prefix: string): Pr
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys;
+}
+
+/** Every object under `prefix` with its size, in key order. */
+export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
+  const out: Array<{ key: string; size: number }> = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/** Streams an object to a local file (never the whole object in memory); returns its size. */
+export async function downloadToFile(s3: S3Client, bucket: string, key: string, file: string): Promise<number> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const partial = `${file}.partial`;
+  await pipeline(got.Body as Readable, fs.createWriteStream(partial));
+  fs.renameSync(partial, file);
+  return fs.statSync(file).size;
+}
+
+/** Replaces `key` with a local file's bytes (outputs are replaced on every run, unlike landed objects). */
+export async function putFile(s3: S3Client, bucket: string, key: string, file: string, contentType: string): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await fs.promises.readFile(file), ContentType: contentType }));
+}
+
+/** Deletes every object under `prefix` except `keep` (a rerun's leftovers, e.g. more parts than now). */
+export async function deleteOthers(s3: S3Client, bucket: string, prefix: string, keep: ReadonlySet<string>): Promise<number> {
+  const stale = (await listKeys(s3, bucket, prefix)).filter((k) => !keep.has(k));
+  for (let i = 0; i < stale.length; i += 1000) {
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: stale.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+  }
+  return stale.length;
 }
 
 export async function getText(s3: S3Client, bucket: string, key: string): Promise<string> {

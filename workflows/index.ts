@@ -2,3 +2,4 @@
 export { doctorWorkflow } from './doctor';
 export { emulationWorkflow } from './emulation';
 export { landingWorkflow } from './landing';
+export { batchCleaningWorkflow } from './cleaning';
