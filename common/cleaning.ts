@@ -2,7 +2,10 @@
  * The batch cleaning contract: workflow input and result, and where outputs live.
  * Pure (imported by workflows, activities and scripts).
  */
-import { ANALYTICS_NAMES, CLEANED_NAMES, type AnalyticsName, type CleanedName } from './sql';
+import { ANALYTICS_OUTPUTS, CLEANED_TABLES, type AnalyticsOutputName as AnalyticsName, type CleanedTableName as CleanedName } from './analytics';
+
+export const CLEANED_NAMES = CLEANED_TABLES.map((t) => t.name);
+export const ANALYTICS_NAMES = ANALYTICS_OUTPUTS.map((o) => o.name);
 
 export type CleaningSource =
   /** Landed objects in a bucket (default: the configured one) under `<topicsDir>/<prefix>.<topic>/`. */
@@ -69,4 +72,3 @@ export function validateCleaningInput(input: CleaningInput): string[] {
   return problems;
 }
 
-export { ANALYTICS_NAMES, CLEANED_NAMES };

@@ -17,6 +17,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ANALYTICS_OUTPUTS, CLEANED_TABLES, type AnalyticsOutputName, type CleanedTableName } from './analytics';
 import { SOURCE_TABLES, type SourceTable } from './source-tables';
 
 export type Dialect = 'duckdb' | 'spark' | 'databricks';
@@ -161,21 +162,11 @@ export interface Statement {
   sql: string;
 }
 
-export const CLEANED_NAMES = ['pin_clean', 'geo_clean', 'user_clean'] as const;
+export const CLEANED_NAMES = CLEANED_TABLES.map((t) => t.name);
 /** The nine analytics outputs in spec order (files of sql/analytics). */
-export const ANALYTICS_NAMES = [
-  'popular_category_by_country',
-  'popular_category_by_year',
-  'top_user_by_country',
-  'top_country_by_followers',
-  'popular_category_by_age_group',
-  'median_followers_by_age_group',
-  'users_joined_by_year',
-  'median_followers_by_join_year',
-  'median_followers_by_age_group_and_join_year',
-] as const;
-export type AnalyticsName = (typeof ANALYTICS_NAMES)[number];
-export type CleanedName = (typeof CLEANED_NAMES)[number];
+export const ANALYTICS_NAMES = ANALYTICS_OUTPUTS.map((o) => o.name);
+export type AnalyticsName = AnalyticsOutputName;
+export type CleanedName = CleanedTableName;
 
 /**
  * Where each engine finds a topic's landed objects. duckdb: a local folder holding
