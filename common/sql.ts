@@ -277,3 +277,26 @@ export function recordCountsSql(dialect: Dialect, topic: SourceTable['topic']): 
   count(DISTINCT CASE WHEN is_record THEN ${key} END) AS kept
 FROM ${topic}_records`;
 }
+
+/**
+ * The statements for local Spark (tests and benchmarks): temporary views over the landed
+ * folders, cached records and cleaned tables, and each output either collected as JSON
+ * (`collect`) or written as Parquet under `exportDir/<name>/`.
+ */
+export function sparkStatements(
+  sources: TopicSources,
+  opts: { collect?: boolean; collectPrefix?: string; exportDir?: string } = {},
+): Array<{ sql: string; collect?: string }> {
+  const out: Array<{ sql: string; collect?: string }> = sparkPreamble(sources).map((sql) => ({ sql }));
+  for (const s of cleaningStatements('spark', sources)) {
+    // Replacing a temporary view drops its cache, so a second data set in one session is clean.
+    out.push({ sql: `CREATE OR REPLACE TEMPORARY VIEW ${s.name} AS ${s.sql}` });
+    if (s.kind === 'records' || s.kind === 'cleaned') out.push({ sql: `CACHE TABLE ${s.name}` });
+    if (s.kind === 'cleaned' || s.kind === 'analytics') {
+      if (opts.collect) out.push({ sql: `SELECT * FROM ${s.name}`, collect: `${opts.collectPrefix ?? ''}${s.name}` });
+      if (opts.exportDir) out.push({ sql: `INSERT OVERWRITE DIRECTORY ${sparkLike.string(`${opts.exportDir}/${s.name}`)} USING parquet SELECT * FROM ${s.name}` });
+    }
+  }
+  if (opts.collect) for (const t of SOURCE_TABLES) out.push({ sql: recordCountsSql('spark', t.topic), collect: `${opts.collectPrefix ?? ''}${t.topic}_counts` });
+  return out;
+}

@@ -154,7 +154,7 @@ describe('batch cleaning workflow (DuckDB)', () => {
     });
     await assert.rejects(runWorkflow(env, config, 'batchCleaningWorkflow', [{ prefix: 'ok', source: { kind: 'local', dir: '/nonexistent/landed' } }]), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
-      assert.match(String(err.cause?.cause?.message ?? err.cause?.message), /\/nonexistent\/landed does not exist on the worker/);
+      assert.match(String((err.cause?.cause as Error | undefined)?.message ?? err.cause?.message), /\/nonexistent\/landed does not exist on the worker/);
       return true;
     });
     const usage = runScript('clean', ['--input', './no/such/folder']);
