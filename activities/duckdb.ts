@@ -137,7 +137,7 @@ export async function runDuckdbCleaning(opts: {
  * the table, timestamps ISO-8601 without zone (fraction only when not zero), lists as arrays.
  * Done by DuckDB itself, so a million rows never pass through JavaScript.
  */
-export async function parquetToJson(files: string[], outFile: string): Promise<number> {
+export async function parquetToJson(files: string[], outFile: string, orderBy?: string): Promise<number> {
   return withConnection(':memory:', async (c) => {
     const list = `[${files.map(literal).join(', ')}]`;
     const described = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list})`)).getRowObjectsJS();
@@ -149,7 +149,7 @@ export async function parquetToJson(files: string[], outFile: string): Promise<n
       return `CASE WHEN microsecond(${id}) % 1000000 = 0 THEN ${iso} ELSE rtrim(strftime(${id}, '%Y-%m-%dT%H:%M:%S.%f'), '0') END AS ${id}`;
     });
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
-    await c.run(`COPY (SELECT ${cols.join(', ')} FROM read_parquet(${list})) TO ${literal(outFile)} (FORMAT json, ARRAY true)`);
+    await c.run(`COPY (SELECT ${cols.join(', ')} FROM read_parquet(${list})${orderBy ? ` ORDER BY ${quoteId(orderBy)}` : ''}) TO ${literal(outFile)} (FORMAT json, ARRAY true)`);
     return Number((await c.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${list})`)).getRowObjectsJS()[0]!.n);
   });
 }

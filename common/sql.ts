@@ -194,25 +194,23 @@ export function recordsSql(dialect: Dialect, table: SourceTable, location: strin
       location === null
         ? `(SELECT NULL::VARCHAR AS filename, NULL::VARCHAR AS content WHERE false)`
         : `read_text(${d.string(path.posix.join(location.replace(/\\/g, '/'), 'partition=*', '*.json'))})`;
-    return `SELECT src_file, start_offset, line_no, elem_no, is_record, ${raw}
+    // Object lines (all that pinflow lands) take one JSON parse; arrays (legacy buckets) and
+    // anything else take the careful path.
+    return `SELECT src_file, start_offset, line_no, elem_no, rec IS NOT NULL AS is_record, ${raw}
 FROM (
-  SELECT src_file, start_offset, line_no, elem_no,
-    json_type(elem) IS NOT DISTINCT FROM 'OBJECT' AS is_record,
-    CASE WHEN json_type(elem) = 'OBJECT' THEN json_transform(elem, '${struct}') END AS rec
+  SELECT src_file, start_offset, line_no, unnest(recs) AS rec, generate_subscripts(recs, 1) - 1 AS elem_no
   FROM (
-    SELECT src_file, start_offset, line_no, unnest(elems) AS elem, generate_subscripts(elems, 1) - 1 AS elem_no
+    SELECT src_file, start_offset, line_no,
+      CASE WHEN starts_with(ltrim(line), '{') THEN [TRY(json_transform(line, '${struct}'))]
+           WHEN json_valid(line) AND json_type(line) = 'ARRAY' AND json_array_length(line) > 0
+             THEN list_transform(json_extract(line, '$[*]'), e -> CASE WHEN json_type(e) = 'OBJECT' THEN json_transform(e, '${struct}') END)
+           ELSE [NULL] END AS recs
     FROM (
-      SELECT src_file, start_offset, line_no,
-        CASE WHEN NOT json_valid(line) THEN [NULL::JSON]
-             WHEN json_type(line) = 'ARRAY' AND json_array_length(line) > 0 THEN json_extract(line, '$[*]')
-             ELSE [line::JSON] END AS elems
-      FROM (
-        SELECT filename AS src_file, CAST(regexp_extract(filename, ${offsetRe}, 1) AS BIGINT) AS start_offset,
-          unnest(lines) AS line, generate_subscripts(lines, 1) - 1 AS line_no
-        FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${files})
-      )
-      WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
+      SELECT filename AS src_file, CAST(regexp_extract(filename, ${offsetRe}, 1) AS BIGINT) AS start_offset,
+        unnest(lines) AS line, generate_subscripts(lines, 1) - 1 AS line_no
+      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${files})
     )
+    WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
   )
 )`;
   }
@@ -293,7 +291,7 @@ export function sparkStatements(
     out.push({ sql: `CREATE OR REPLACE TEMPORARY VIEW ${s.name} AS ${s.sql}` });
     if (s.kind === 'records' || s.kind === 'cleaned') out.push({ sql: `CACHE TABLE ${s.name}` });
     if (s.kind === 'cleaned' || s.kind === 'analytics') {
-      if (opts.collect) out.push({ sql: `SELECT * FROM ${s.name}`, collect: `${opts.collectPrefix ?? ''}${s.name}` });
+      if (opts.collect) out.push({ sql: `SELECT * FROM ${s.name}${s.kind === 'cleaned' ? ' ORDER BY ind' : ''}`, collect: `${opts.collectPrefix ?? ''}${s.name}` });
       if (opts.exportDir) out.push({ sql: `INSERT OVERWRITE DIRECTORY ${sparkLike.string(`${opts.exportDir}/${s.name}`)} USING parquet SELECT * FROM ${s.name}` });
     }
   }

@@ -44,7 +44,7 @@ export async function writeOutputs(config: Config, result: CleaningResult, dir: 
         local.push(file);
       }
       const out = path.join(dir, `${name}.json`);
-      await parquetToJson(local, out);
+      await parquetToJson(local, out, CLEANED_TABLES.some((t) => t.name === name) ? 'ind' : undefined);
       files.push(out);
     }
     const summary = {

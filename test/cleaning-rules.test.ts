@@ -30,7 +30,7 @@ describe('cleaning rules and analytics (DuckDB, hand-checked cases)', () => {
       exportDir: path.join(dir, 'export'),
     });
     for (const [name, file] of Object.entries(run.parquet)) {
-      await parquetToJson([file], path.join(dir, 'json', `${name}.json`));
+      await parquetToJson([file], path.join(dir, 'json', `${name}.json`), name.endsWith('_clean') ? 'ind' : undefined);
       out[name] = JSON.parse(fs.readFileSync(path.join(dir, 'json', `${name}.json`), 'utf8'));
     }
   });

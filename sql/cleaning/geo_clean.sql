@@ -21,4 +21,3 @@ SELECT
   CASE WHEN latitude IS NULL OR longitude IS NULL THEN NULL ELSE @array(latitude, longitude) END AS coordinates,
   ts AS @q(timestamp)
 FROM parsed
-ORDER BY ind

@@ -55,4 +55,3 @@ SELECT
   CASE WHEN save_location LIKE 'Local save in %' THEN @text(substr(save_location, 15)) ELSE save_location END AS save_location,
   category
 FROM scaled
-ORDER BY ind

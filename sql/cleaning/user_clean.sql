@@ -17,4 +17,3 @@ SELECT
   try_cast(regexp_extract(raw_age, @re('^{WS}*(-?[0-9]+)(\.0+)?{WS}*$'), 1) AS INT) AS age,
   @timestamp(raw_date_joined) AS date_joined
 FROM parts
-ORDER BY ind
