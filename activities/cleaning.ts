@@ -24,7 +24,8 @@ import {
 import { guarded, NonRetryable } from '../common/errors';
 import { parseObjectKey } from '../common/landing';
 import { SOURCE_TABLES } from '../common/source-tables';
-import type { TopicSources } from '../common/sql';
+import { cleaningStatements, recordCountsSql, type TopicSources } from '../common/sql';
+import { createDatabricksJobs, createDatabricksSql } from './databricks';
 import { runDuckdbCleaning } from './duckdb';
 import { deleteOthers, downloadToFile, listObjects, putFile, type s3Adapter } from './s3';
 
@@ -144,8 +145,105 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
     },
   };
 
-  async function runOnDatabricks(_input: CleaningInput & { runKey: string }): Promise<CleaningResult> {
-    throw ApplicationFailure.nonRetryable('WAREHOUSE=databricks: not wired yet', NonRetryable.config);
+  /**
+   * The warehouse reads the landed objects from S3 itself. SQL mode: the Spark-dialect
+   * statements through one session (records and joined as temporary views, the twelve tables
+   * as Delta tables in DATABRICKS_CATALOG.DATABRICKS_SCHEMA, replaced on a rerun), each table
+   * also written as Parquet under cleaned/ and analytics/. Job mode: a one-time run of the
+   * given notebook (as the MWAA DAG did), then the tables' row counts through SQL.
+   */
+  async function runOnDatabricks(input: CleaningInput & { runKey: string }): Promise<CleaningResult> {
+    const ctx = Context.current();
+    const db = config.warehouse.databricks;
+    const timings: CleaningResult['timings'] = [];
+    const objects = await inventory(input);
+    const source = input.source ?? { kind: 's3' as const };
+    if (source.kind === 'local') throw ApplicationFailure.nonRetryable('WAREHOUSE=databricks reads landed objects from S3; a local folder cannot be cleaned there', NonRetryable.badInput);
+    const bucket = source.bucket ?? s3.bucket;
+    const sources = { pin: null, geo: null, user: null } as TopicSources;
+    for (const t of SOURCE_TABLES) if (objects[t.topic].length) sources[t.topic] = `s3://${bucket}/${source.topicsDir ?? 'topics'}/${input.prefix}.${t.topic}`;
+    const root = input.outputRoot ?? '';
+    const location = (kind: 'cleaned' | 'analytics', name: string) => `s3://${s3.bucket}/${outputKeyPrefix(root, kind, name)}`;
+    const ca = db.caFile ? fs.readFileSync(db.caFile, 'utf8') : undefined;
+    const table = (name: string) => `\`${db.catalog}\`.\`${db.schema}\`.\`${name}\``;
+
+    let jobRunUrl: string | undefined;
+    const timed = async <T>(name: string, fn: () => Promise<T>) => {
+      const t0 = performance.now();
+      try {
+        return await fn();
+      } finally {
+        timings.push({ name, ms: Math.round(performance.now() - t0) });
+      }
+    };
+    if (input.databricksJob) {
+      const jobs = createDatabricksJobs(db);
+      const runId = await jobs.submitRun({
+        runName: `pinflow cleaning ${input.prefix}`,
+        idempotencyToken: input.runKey.slice(0, 64),
+        task: { kind: 'notebook', notebookPath: input.databricksJob.notebookPath, parameters: { prefix: input.prefix, ...input.databricksJob.parameters } },
+      });
+      const final = await timed('Databricks job run', () =>
+        jobs.waitForRun(runId, { signal: ctx.cancellationSignal, onPoll: (s) => ctx.heartbeat({ step: 'job', runId, lifeCycleState: s.lifeCycleState }) }),
+      );
+      jobRunUrl = final.runPageUrl;
+    }
+
+    // The schema first, from a session that does not start in it.
+    const setup = createDatabricksSql(db, { ca, initialSchema: null });
+    try {
+      await setup.run([`CREATE SCHEMA IF NOT EXISTS \`${db.catalog}\`.\`${db.schema}\``], { signal: ctx.cancellationSignal });
+    } finally {
+      await setup.close();
+    }
+    const sql = createDatabricksSql(db, { ca });
+    try {
+      const counts = {} as Record<string, Record<string, unknown>>;
+      if (!input.databricksJob) {
+        for (const s of cleaningStatements('databricks', sources)) {
+          const ddl =
+            s.kind === 'records' || s.kind === 'view'
+              ? [`CREATE OR REPLACE TEMPORARY VIEW ${s.name} AS ${s.sql}`]
+              : [
+                  `CREATE OR REPLACE TABLE ${table(s.name)} AS ${s.sql}`,
+                  `INSERT OVERWRITE DIRECTORY '${location(s.kind === 'cleaned' ? 'cleaned' : 'analytics', s.name)}' USING PARQUET SELECT * FROM ${table(s.name)}`,
+                ];
+          ctx.heartbeat({ step: 'sql', statement: s.name });
+          await timed(s.name, () => sql.run(ddl, { signal: ctx.cancellationSignal }));
+        }
+        for (const t of SOURCE_TABLES) counts[t.topic] = (await sql.query(recordCountsSql('databricks', t.topic), { signal: ctx.cancellationSignal }))[0] ?? {};
+      }
+      const rows: Record<string, number> = {};
+      for (const name of [...CLEANED_NAMES, ...ANALYTICS_NAMES]) {
+        rows[name] = Number((await sql.query(`SELECT count(*) AS n FROM ${table(name)}`, { signal: ctx.cancellationSignal }))[0]?.n ?? 0);
+      }
+      const all = SOURCE_TABLES.flatMap((t) => objects[t.topic]);
+      return {
+        prefix: input.prefix,
+        warehouse: 'databricks',
+        input: describeSource(input.source, s3.bucket, input.prefix),
+        objectsRead: all.length,
+        bytesRead: all.reduce((n, o) => n + o.size, 0),
+        tables: Object.fromEntries(
+          SOURCE_TABLES.map((t) => {
+            const c = counts[t.topic] ?? {};
+            const read = Number(c.records_read ?? rows[`${t.topic}_clean`]);
+            const notObject = Number(c.not_an_object ?? 0);
+            const noKey = Number(c.no_usable_key ?? 0);
+            const leftOut: Record<string, number> = {};
+            if (notObject) leftOut.not_a_json_object = notObject;
+            if (noKey) leftOut.no_usable_key = noKey;
+            const kept = rows[`${t.topic}_clean`]!;
+            return [`${t.topic}_clean`, { read, rows: kept, duplicates: read - kept - notObject - noKey, leftOut, location: location('cleaned', `${t.topic}_clean`) }];
+          }),
+        ) as CleaningResult['tables'],
+        analytics: Object.fromEntries(ANALYTICS_NAMES.map((n) => [n, { rows: rows[n]!, location: location('analytics', n) }])) as CleaningResult['analytics'],
+        timings,
+        jobRunUrl,
+      };
+    } finally {
+      await sql.close();
+    }
   }
 
   async function runOnDuckdb(input: CleaningInput & { runKey: string }): Promise<CleaningResult> {

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../common/config';
 import { cleaningActivities } from './cleaning';
+import { databricksActivities } from './databricks';
 import { emulationActivities } from './emulation';
 import { kafkaAdapter } from './kafka';
 import { landingActivities } from './landing';
@@ -15,7 +16,7 @@ export function createActivities(config: Config) {
   const kafka = kafkaAdapter(config);
   const s3 = s3Adapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3) },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3), ...databricksActivities(config) },
     async close() {
       await Promise.allSettled([mysql.close(), kafka.close(), s3.close()]);
     },

@@ -88,6 +88,8 @@ const schema = z
     DATABRICKS_CATALOG: z.string().regex(/^[A-Za-z0-9_]+$/, 'must be an identifier').default('main'),
     DATABRICKS_SCHEMA: z.string().regex(/^[A-Za-z0-9_]+$/, 'must be an identifier').default('pinflow'),
     DATABRICKS_CLUSTER_ID: optionalString,
+    // Extra trusted CA (PEM file) for the warehouse's TLS: a corporate proxy, or the tests' stand-in.
+    DATABRICKS_CA_FILE: optionalString.refine((v) => v === undefined || fs.existsSync(v), 'must be a readable PEM file'),
 
     REST_PROXY_URL: optionalString.pipe(z.union([z.undefined(), httpUrl])),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARN or ERROR' }).default('INFO'),
@@ -126,7 +128,7 @@ export interface Config {
   warehouse: {
     kind: 'duckdb' | 'databricks';
     duckdbPath: string;
-    databricks: { host?: string; token?: string; httpPath?: string; catalog: string; schema: string; clusterId?: string };
+    databricks: { host?: string; token?: string; httpPath?: string; catalog: string; schema: string; clusterId?: string; caFile?: string };
   };
   restProxyUrl?: string;
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -200,6 +202,7 @@ function toConfig(e: Env): Config {
         catalog: e.DATABRICKS_CATALOG,
         schema: e.DATABRICKS_SCHEMA,
         clusterId: e.DATABRICKS_CLUSTER_ID,
+        caFile: e.DATABRICKS_CA_FILE,
       },
     },
     restProxyUrl: e.REST_PROXY_URL,
