@@ -50,7 +50,12 @@ const DIALECTS: Record<Dialect, typeof sparkLike> = {
   },
 };
 
-type Macro = (args: string[], d: (typeof DIALECTS)[Dialect], expand: (sql: string) => string) => string;
+/** Stream mode (issue: Kinesis path): every record is its own row, and carries where it came from. */
+export interface RenderOptions {
+  stream?: boolean;
+}
+
+type Macro = (args: string[], d: (typeof DIALECTS)[Dialect], opts: RenderOptions) => string;
 
 /** A regex written once (with `{WS}` for the whitespace class) as a string literal of the dialect. */
 const regex = (d: (typeof DIALECTS)[Dialect], pattern: string) => d.string(pattern.replaceAll('{WS}', WS));
@@ -76,6 +81,10 @@ const MACROS: Record<string, Macro> = {
   timestamp: ([s], d) =>
     `CASE WHEN ${d.matches(s!, regex(d, TIMESTAMP_TEXT))} THEN try_cast(concat(substr(${s}, 1, 10), ' ', substr(${s}, 12, 8), ` +
     `regexp_extract(${s}, ${regex(d, '^.{19}(\\.[0-9]{1,6})')}, 1)) AS ${d.timestampType}) END`,
+  // Batch: one row per key (latest wins). Stream: no collapsing, each record is cleaned alone.
+  dedup_key: ([k], _d, o) => (o.stream ? 'src_file, line_no, elem_no' : k!),
+  // Stream: the record's position travels with its cleaned row (for idempotent appends).
+  carry: (_a, _d, o) => (o.stream ? ', src_file, line_no, elem_no' : ''),
   age_group_rank: ([s]) => `CASE ${s} WHEN '18-24' THEN 1 WHEN '25-35' THEN 2 WHEN '36-50' THEN 3 WHEN '+50' THEN 4 END`,
 };
 
@@ -102,7 +111,7 @@ function splitArgs(text: string): string[] {
 }
 
 /** Expands every `@macro(...)` of `sql` for `dialect` (arguments first, innermost out). */
-export function expandMacros(sql: string, dialect: Dialect): string {
+export function expandMacros(sql: string, dialect: Dialect, opts: RenderOptions = {}): string {
   const d = DIALECTS[dialect];
   const expand = (text: string): string => {
     let out = '';
@@ -145,7 +154,7 @@ export function expandMacros(sql: string, dialect: Dialect): string {
       if (depth !== 0) throw new Error(`unbalanced parentheses in @${name}(...)`);
       const inner = text.slice(i + m[0].length, j);
       const args = splitArgs(inner).map((a) => (name === 're' || name === 'q' ? a : expand(a)));
-      out += macro(args, d, expand);
+      out += macro(args, d, opts);
       i = j + 1;
     }
     return out;
@@ -240,12 +249,21 @@ FROM (
 }
 
 /**
+ * The SELECT of one cleaned table over `<topic>_records` (as recordsSql builds it). With
+ * `stream`, records are not collapsed per key and each row also has `src_file, line_no,
+ * elem_no`: the streaming path cleans every record by exactly these rules.
+ */
+export function cleanedSql(dialect: Dialect, name: CleanedName, opts: RenderOptions = {}): string {
+  return expandMacros(read(`cleaning/${name}.sql`), dialect, opts);
+}
+
+/**
  * Every statement of a cleaning + analytics run, in dependency order. Spark's local runner
  * also needs `sparkPreamble` (temporary views over the landed folders).
  */
 export function cleaningStatements(dialect: Dialect, sources: TopicSources): Statement[] {
   const records = SOURCE_TABLES.map((t) => ({ name: `${t.topic}_records`, kind: 'records' as const, sql: recordsSql(dialect, t, sources[t.topic]) }));
-  const cleaned = CLEANED_NAMES.map((name) => ({ name, kind: 'cleaned' as const, sql: expandMacros(read(`cleaning/${name}.sql`), dialect) }));
+  const cleaned = CLEANED_NAMES.map((name) => ({ name, kind: 'cleaned' as const, sql: cleanedSql(dialect, name) }));
   const joined = { name: 'joined', kind: 'view' as const, sql: expandMacros(read('analytics/joined.sql'), dialect) };
   const analytics = ANALYTICS_NAMES.map((name) => ({ name, kind: 'analytics' as const, sql: expandMacros(read(`analytics/${name}.sql`), dialect) }));
   return [...records, ...cleaned, joined, ...analytics];

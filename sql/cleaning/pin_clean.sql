@@ -8,13 +8,13 @@ WITH keyed AS (
 ),
 latest AS (
   -- Latest record per key: highest offset (object start, then line), then later array element.
-  SELECT *, row_number() OVER (PARTITION BY k ORDER BY start_offset DESC, line_no DESC, elem_no DESC, src_file DESC) AS rn
+  SELECT *, row_number() OVER (PARTITION BY @dedup_key(k) ORDER BY start_offset DESC, line_no DESC, elem_no DESC, src_file DESC) AS rn
   FROM keyed
   WHERE k IS NOT NULL
 ),
 texts AS (
   SELECT
-    k AS ind,
+    k AS ind@carry(),
     @text(raw_unique_id) AS unique_id,
     @text(raw_title) AS title,
     @text(raw_description) AS description,
@@ -53,5 +53,5 @@ SELECT
   CASE WHEN image_src = 'Image src error.' THEN NULL ELSE image_src END AS image_src,
   -- 'Local save in ' is 14 characters; what is left obeys the text rule again.
   CASE WHEN save_location LIKE 'Local save in %' THEN @text(substr(save_location, 15)) ELSE save_location END AS save_location,
-  category
+  category@carry()
 FROM scaled
