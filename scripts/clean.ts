@@ -103,7 +103,7 @@ export async function runClean(config: Config, args: CleanArgs, log: (s: string)
         .query(cleaningStatusQuery)
         .then((s) => {
           const objects = s.inventory.reduce((n, t) => n + t.objects, 0);
-          printer.update(`${s.step}: ${objects} landed objects`);
+          printer.update(s.step === 'inventory' ? 'listing the landed objects ...' : `${s.step}: ${objects} landed objects`);
         })
         .then(() => undefined),
     );

@@ -4,11 +4,14 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../common/config';
+import { runClean } from './clean';
 import { runDoctor } from './doctor';
 import { loadDir } from './db-load';
 import { runEmulate } from './emulate';
 import { runLand } from './land';
 import { SAMPLE_DIR_DEFAULT } from './paths';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../common/config';
 import { stackUp } from './stack/index';
 
 function step(n: number, total: number, what: string): void {
@@ -19,7 +22,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const started = Date.now();
-  const total = 5;
+  const total = 6;
   step(1, total, 'local stack (Temporal, Kafka, MySQL, S3)');
   await stackUp(config);
   step(2, total, 'doctor: every system through a Temporal workflow');
@@ -33,7 +36,11 @@ async function main(): Promise<void> {
   step(5, total, `landing: the topics to s3://${config.s3.bucket}/topics/ (Confluent S3 sink layout), exactly once`);
   const landed = await runLand(config, { input: { prefix: config.prefix, mode: 'untilNow' }, wait: true });
   if (!landed.result) throw new Error('the landing returned nothing');
-  console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s. Temporal UI: ${config.temporal.uiUrl}`);
+  const out = path.join(PROJECT_ROOT, 'out', 'analytics');
+  step(6, total, `cleaning + analytics on ${config.warehouse.kind}: cleaned tables and nine outputs as Parquet under s3://${config.s3.bucket}/cleaned|analytics/, JSON and a report in ${path.relative(PROJECT_ROOT, out)}/`);
+  const cleaned = await runClean(config, { input: { prefix: config.prefix }, wait: true, out });
+  if (!cleaned.report) throw new Error('the cleaning wrote no report');
+  console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.\n  analytics: ${out}/<name>.json\n  report:    ${cleaned.report}\n  Temporal UI: ${config.temporal.uiUrl}`);
 }
 
 main().then(
