@@ -1,14 +1,17 @@
 /**
  * npm run demo: the whole job end to end on the local defaults. Brings the stack up
- * (installing on first use), then runs each stage through Temporal and prints where to look.
+ * (installing on first use), checks every system, loads the real sample into MySQL, emulates
+ * it onto Kafka, then runs today's dailyPipelineWorkflow (landing -> cleaning -> analytics)
+ * and prints where the analytics, the report and the run in the Temporal UI are.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../common/config';
-import { runClean } from './clean';
 import { runDoctor } from './doctor';
 import { loadDir } from './db-load';
 import { runEmulate } from './emulate';
-import { runLand } from './land';
+import { runPipeline } from './pipeline';
+import { todayUtc } from '../common/daily';
+import { uiLink } from '../workers/client';
 import { SAMPLE_DIR_DEFAULT } from './paths';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../common/config';
@@ -22,7 +25,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const started = Date.now();
-  const total = 6;
+  const total = 5;
   step(1, total, 'local stack (Temporal, Kafka, MySQL, S3)');
   await stackUp(config);
   step(2, total, 'doctor: every system through a Temporal workflow');
@@ -33,14 +36,11 @@ async function main(): Promise<void> {
   step(4, total, `emulation: every row once as events on ${config.prefix}.pin|geo|user`);
   const emu = await runEmulate(config, { input: { prefix: config.prefix, sink: 'kafka', rate: 'max', selection: { mode: 'all' } }, wait: true });
   if (!emu.result || emu.result.sent === 0) throw new Error('the emulation sent nothing');
-  step(5, total, `landing: the topics to s3://${config.s3.bucket}/topics/ (Confluent S3 sink layout), exactly once`);
-  const landed = await runLand(config, { input: { prefix: config.prefix, mode: 'untilNow' }, wait: true });
-  if (!landed.result) throw new Error('the landing returned nothing');
   const out = path.join(PROJECT_ROOT, 'out', 'analytics');
-  step(6, total, `cleaning + analytics on ${config.warehouse.kind}: cleaned tables and nine outputs as Parquet under s3://${config.s3.bucket}/cleaned|analytics/, JSON and a report in ${path.relative(PROJECT_ROOT, out)}/`);
-  const cleaned = await runClean(config, { input: { prefix: config.prefix }, wait: true, out });
-  if (!cleaned.report) throw new Error('the cleaning wrote no report');
-  console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.\n  analytics: ${out}/<name>.json\n  report:    ${cleaned.report}\n  Temporal UI: ${config.temporal.uiUrl}`);
+  step(5, total, `daily pipeline for ${todayUtc(Date.now())}: landing (topics -> s3://${config.s3.bucket}/topics/, exactly once), then cleaning + analytics on ${config.warehouse.kind}; outputs in ${path.relative(PROJECT_ROOT, out)}/`);
+  const daily = await runPipeline(config, { input: { prefix: config.prefix, date: todayUtc(Date.now()) }, wait: true, out });
+  if (!daily.report) throw new Error('the pipeline wrote no report');
+  console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.\n  analytics: ${out}/<name>.json\n  report:    ${daily.report}\n  Temporal UI: ${uiLink(config, daily.workflowId)}`);
 }
 
 main().then(

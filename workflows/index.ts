@@ -3,3 +3,4 @@ export { doctorWorkflow } from './doctor';
 export { emulationWorkflow } from './emulation';
 export { landingWorkflow } from './landing';
 export { batchCleaningWorkflow } from './cleaning';
+export { dailyPipelineWorkflow } from './daily';
