@@ -4,7 +4,7 @@
  * isolate their data and pass in any order on a stack earlier runs already used.
  */
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -53,6 +53,18 @@ export function runScript(script: string, args: string[], env: Record<string, st
     timeout: timeoutMs,
   });
   return { code: res.status, stdout: res.stdout ?? '', stderr: (res.stderr ?? '').replace(/^npm warn.*\n/gm, '') };
+}
+
+/** runScript without blocking this process (for when a worker in this process must keep working). */
+export function runScriptAsync(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 180_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('npm', ['run', '--silent', script, '--', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr: stderr.replace(/^npm warn.*\n/gm, '') }));
+  });
 }
 
 export { SAMPLE_DIR_DEFAULT as SAMPLE_DIR } from '../../scripts/paths';

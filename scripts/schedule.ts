@@ -1,0 +1,251 @@
+/**
+ * npm run schedule -- create|update|describe|pause|unpause|trigger|backfill|delete [options]
+ *
+ * Manages the Temporal Schedule that runs dailyPipelineWorkflow (default id
+ * `daily-pipeline-<prefix>`, cron `0 0 * * *` UTC). A run scheduled at 00:00 on day D+1
+ * processes day D (Airflow's logical date).
+ *
+ *   create   [--cron C] [--overlap P] [--catchup-window D] [--paused]   idempotent
+ *   update   [--cron C] [--overlap P] [--catchup-window D]
+ *   describe                                   spec, state, next runs, recent runs
+ *   pause | unpause [--note TEXT]
+ *   trigger                                    one run now (overlap policy applies)
+ *   backfill --from YYYY-MM-DD --to YYYY-MM-DD one run per date, in order
+ *   delete
+ * Common: [--schedule-id ID] [--prefix P]; create also [--output-root KEYS/]
+ *
+ * Overlap policies (what happens when a run is due while the previous one still runs):
+ * SKIP, BUFFER_ONE (default: the next waits, later ones are dropped), BUFFER_ALL, CANCEL_OTHER,
+ * TERMINATE_OTHER, ALLOW_ALL (never useful here: runs of one prefix exclude each other).
+ * Catch-up window (default 1 day): after an outage of the server, missed runs within the
+ * window still run; older ones are skipped (like Airflow's catchup=False, which runs only the
+ * latest missed interval).
+ */
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import type { Config } from '../common/config';
+import { dateProblems, scheduleId as defaultScheduleId } from '../common/daily';
+import { PipelinePrefix } from '../common/search-attributes';
+import { connectClient } from '../workers/client';
+import { runCli, UsageError } from './cli';
+
+export const DEFAULT_CRON = '0 0 * * *';
+export const DEFAULT_OVERLAP: keyof typeof ScheduleOverlapPolicy = 'BUFFER_ONE';
+export const DEFAULT_CATCHUP = '1 day';
+const OVERLAPS = ['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'TERMINATE_OTHER', 'ALLOW_ALL'] as const;
+type Overlap = (typeof OVERLAPS)[number];
+const COMMANDS = ['create', 'update', 'describe', 'pause', 'unpause', 'trigger', 'backfill', 'delete'] as const;
+type Command = (typeof COMMANDS)[number];
+
+export interface ScheduleArgs {
+  command: Command;
+  scheduleId: string;
+  prefix: string;
+  cron?: string;
+  overlap?: Overlap;
+  catchupWindow?: string;
+  paused: boolean;
+  note?: string;
+  from?: string;
+  to?: string;
+  /** Key prefix of the outputs (default: the bucket root). */
+  outputRoot?: string;
+}
+
+/** A five-field cron (minute hour day-of-month month day-of-week) in the syntax Temporal accepts. */
+const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+export function cronProblems(cron: string): string[] {
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length !== 5) return [`cron ${JSON.stringify(cron)} must have 5 fields (minute hour day-of-month month day-of-week), it has ${fields.length}`];
+  const bad = fields.filter((f) => !CRON_FIELD.test(f));
+  return bad.length ? [`cron ${JSON.stringify(cron)}: field(s) ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood`] : [];
+}
+
+const DURATION = /^(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
+
+export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.now()): ScheduleArgs {
+  const [command, ...rest] = argv;
+  if (!command || !COMMANDS.includes(command as Command)) throw new UsageError(`expected one of ${COMMANDS.join('|')}${command ? `, got ${JSON.stringify(command)}` : ''}`);
+  const values = new Set(['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root']);
+  const opts = new Map<string, string>();
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--paused') opts.set(a, 'true');
+    else if (values.has(a)) {
+      const v = rest[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
+      opts.set(a, v);
+    } else throw new UsageError(`unknown option ${a}`);
+  }
+  const problems: string[] = [];
+  const cron = opts.get('--cron');
+  if (cron !== undefined) problems.push(...cronProblems(cron));
+  const overlap = opts.get('--overlap')?.toUpperCase();
+  if (overlap !== undefined && !OVERLAPS.includes(overlap as Overlap)) problems.push(`--overlap must be one of ${OVERLAPS.join(', ')}`);
+  const catchup = opts.get('--catchup-window');
+  if (catchup !== undefined && !DURATION.test(catchup.trim())) problems.push(`--catchup-window ${JSON.stringify(catchup)} must be a duration such as "1 day", "12h", "30m"`);
+  const from = opts.get('--from');
+  const to = opts.get('--to');
+  if (command === 'backfill') {
+    if (!from || !to) problems.push('backfill needs --from YYYY-MM-DD and --to YYYY-MM-DD');
+    else {
+      problems.push(...dateProblems(from, nowMs).map((p) => `--from: ${p}`), ...dateProblems(to, nowMs).map((p) => `--to: ${p}`));
+      if (from > to) problems.push(`--from ${from} is after --to ${to}`);
+    }
+  }
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  const prefix = opts.get('--prefix') ?? config.prefix;
+  return {
+    command: command as Command,
+    prefix,
+    scheduleId: opts.get('--schedule-id') ?? defaultScheduleId(prefix),
+    cron,
+    overlap: overlap as Overlap | undefined,
+    catchupWindow: catchup?.trim(),
+    paused: opts.has('--paused'),
+    note: opts.get('--note'),
+    from,
+    to,
+    outputRoot: opts.get('--output-root'),
+  };
+}
+
+/** The cron is kept in the action's memo too: the server hands cron specs back as calendars. */
+function specOf(desc: ScheduleDescription): { cron: string | undefined; overlap: string; catchupWindowMs: number } {
+  const memo = desc.action.type === 'startWorkflow' ? (desc.action.memo as { cron?: string } | undefined) : undefined;
+  const cron = memo?.cron ?? (desc.spec.calendars?.[0] ? JSON.stringify(desc.spec.calendars[0]) : undefined);
+  return { cron, overlap: String(desc.policies.overlap), catchupWindowMs: Number(desc.policies.catchupWindow) };
+}
+
+const msOf = (d: string) => {
+  const m = DURATION.exec(d)!;
+  const unit = m[2]![0]!;
+  return Number(m[1]) * (unit === 's' ? 1e3 : unit === 'm' ? 6e4 : unit === 'h' ? 3.6e6 : 8.64e7);
+};
+
+async function describeOrExplain(client: Client, id: string): Promise<ScheduleDescription> {
+  try {
+    return await client.schedule.getHandle(id).describe();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw new UsageError(`no schedule ${JSON.stringify(id)} in this namespace: create it with npm run schedule -- create`);
+    throw err;
+  }
+}
+
+/** Runs one schedule command; returns what it printed (for tests). */
+export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: string) => void = console.log): Promise<void> {
+  const client = await connectClient(config);
+  const id = args.scheduleId;
+  try {
+    switch (args.command) {
+      case 'create': {
+        const cron = args.cron ?? DEFAULT_CRON;
+        const overlap = args.overlap ?? DEFAULT_OVERLAP;
+        const catchup = args.catchupWindow ?? DEFAULT_CATCHUP;
+        let existing: ScheduleDescription | undefined;
+        try {
+          existing = await client.schedule.getHandle(id).describe();
+        } catch (err) {
+          if (!(err instanceof ScheduleNotFoundError)) throw err;
+        }
+        if (existing) {
+          const have = specOf(existing);
+          const same = have.cron === cron && have.overlap === overlap && have.catchupWindowMs === msOf(catchup);
+          if (!same) {
+            throw new UsageError(
+              `schedule ${id} exists with a different spec (cron ${have.cron}, overlap ${have.overlap}, catch-up ${have.catchupWindowMs / 1000} s): change it with npm run schedule -- update`,
+            );
+          }
+          log(`schedule ${id} exists with this spec: unchanged (${existing.state.paused ? 'paused' : 'active'})`);
+          return;
+        }
+        await client.schedule.create({
+          scheduleId: id,
+          spec: { cronExpressions: [cron], timezone: 'UTC' },
+          action: {
+            type: 'startWorkflow',
+            workflowType: 'dailyPipelineWorkflow',
+            workflowId: `daily-pipeline-${args.prefix}`,
+            taskQueue: config.temporal.taskQueue,
+            args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}) }],
+            typedSearchAttributes: [{ key: PipelinePrefix, value: args.prefix }],
+            staticSummary: `scheduled daily pipeline ${args.prefix}`,
+            memo: { cron },
+          },
+          policies: { overlap: ScheduleOverlapPolicy[overlap], catchupWindow: catchup as Duration, pauseOnFailure: false },
+          state: { paused: args.paused, note: args.paused ? 'created paused' : undefined },
+          memo: { prefix: args.prefix },
+        });
+        log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}`);
+        return;
+      }
+      case 'update': {
+        await describeOrExplain(client, id);
+        await client.schedule.getHandle(id).update((prev) => ({
+          ...prev,
+          spec: args.cron ? { cronExpressions: [args.cron], timezone: 'UTC' } : prev.spec,
+          action: args.cron && prev.action.type === 'startWorkflow' ? { ...prev.action, memo: { ...prev.action.memo, cron: args.cron } } : prev.action,
+          policies: {
+            ...prev.policies,
+            overlap: args.overlap ? ScheduleOverlapPolicy[args.overlap] : prev.policies.overlap,
+            catchupWindow: (args.catchupWindow as Duration | undefined) ?? prev.policies.catchupWindow,
+          },
+        }));
+        log(`updated schedule ${id}`);
+        return;
+      }
+      case 'describe': {
+        const d = await describeOrExplain(client, id);
+        const s = specOf(d);
+        log(`schedule ${id}: ${d.state.paused ? `PAUSED${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`);
+        log(`  cron "${s.cron}" UTC, overlap ${s.overlap}, catch-up window ${s.catchupWindowMs / 1000} s`);
+        log(`  runs so far: ${d.info.numActionsTaken}, skipped for overlap: ${d.info.numActionsSkippedOverlap}`);
+        log(`  next: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`);
+        for (const a of d.info.recentActions.slice(-5)) {
+          const wf = a.action.type === 'startWorkflow' ? a.action.workflow.workflowId : '';
+          log(`  recent: scheduled ${a.scheduledAt.toISOString()} -> ${wf}`);
+        }
+        for (const r of d.info.runningActions) log(`  running: ${r.workflow.workflowId}`);
+        return;
+      }
+      case 'pause':
+      case 'unpause': {
+        await describeOrExplain(client, id);
+        const h = client.schedule.getHandle(id);
+        if (args.command === 'pause') await h.pause(args.note ?? 'paused with npm run schedule -- pause');
+        else await h.unpause(args.note ?? 'unpaused with npm run schedule -- unpause');
+        log(`${args.command}d schedule ${id}`);
+        return;
+      }
+      case 'trigger': {
+        const d = await describeOrExplain(client, id);
+        await client.schedule.getHandle(id).trigger();
+        log(`triggered schedule ${id} now (overlap policy ${specOf(d).overlap}); runs: temporal workflow list --query "PipelinePrefix='${args.prefix}'"`);
+        return;
+      }
+      case 'backfill': {
+        await describeOrExplain(client, id);
+        // Logical date D is scheduled at 00:00 UTC on D+1: cover those instants for D in [from, to].
+        const start = new Date(Date.parse(`${args.from}T00:00:00Z`) + 86_400_000);
+        const end = new Date(Date.parse(`${args.to}T00:00:00Z`) + 86_400_000 + 1_000);
+        await client.schedule.getHandle(id).backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
+        log(`backfill of schedule ${id} for ${args.from} .. ${args.to}: one run per date, in order (BUFFER_ALL)`);
+        return;
+      }
+      case 'delete': {
+        await describeOrExplain(client, id);
+        await client.schedule.getHandle(id).delete();
+        log(`deleted schedule ${id} (runs already started go on)`);
+        return;
+      }
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+if (require.main === module) {
+  runCli('schedule', 'npm run schedule -- create|update|describe|pause|unpause|trigger|backfill|delete [--cron C] [--overlap P] [--catchup-window D] [--paused] [--from D --to D] [--note T] [--schedule-id ID]', async (config, argv) => {
+    await runSchedule(config, parseScheduleArgs(argv, config));
+  });
+}
