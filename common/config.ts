@@ -24,6 +24,11 @@ export const SECRET_SETTINGS = new Set([
 
 /** The local stack's credentials for the S3 server it starts (used only against loopback). */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'pinflow', secretAccessKey: 'pinflow-local-secret' };
+/** Signing credentials for a loopback Kinesis endpoint (kinesalite requires a signature but checks none). */
+export const LOCAL_KINESIS_CREDENTIALS = { accessKeyId: 'pinflow', secretAccessKey: 'pinflow-local-kinesis' };
+
+/** Fixed credentials for a loopback MWAA endpoint (the tests' stand-in); never used against AWS. */
+export const LOCAL_MWAA_CREDENTIALS = { accessKeyId: 'pinflow-mwaa', secretAccessKey: 'pinflow-mwaa-local-secret' };
 
 const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 
@@ -75,6 +80,13 @@ const schema = z
     S3_SECRET_ACCESS_KEY: optionalString,
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
 
+    // Unset: the local stack's kinesalite. Empty or "aws": AWS's regional endpoint.
+    KINESIS_ENDPOINT: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined ? 'http://127.0.0.1:4567' : v.trim() === '' || v.trim() === 'aws' ? undefined : v.trim()))
+      .pipe(z.union([z.undefined(), httpUrl])),
+
     PIPELINE_PREFIX: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'must be 1-48 lowercase letters, digits, "-" or "_", starting with a letter or digit')
@@ -92,6 +104,12 @@ const schema = z
     DATABRICKS_CA_FILE: optionalString.refine((v) => v === undefined || fs.existsSync(v), 'must be a readable PEM file'),
 
     REST_PROXY_URL: optionalString.pipe(z.union([z.undefined(), httpUrl])),
+    // Unset or empty: AWS's regional MWAA endpoint (credentials from the AWS default chain).
+    MWAA_ENDPOINT: optionalString.pipe(z.union([z.undefined(), httpUrl])),
+    MWAA_ENVIRONMENT: optionalString.refine(
+      (v) => v === undefined || /^[a-zA-Z][0-9a-zA-Z_-]{0,79}$/.test(v),
+      'must be an MWAA environment name (1-80 letters, digits, "-" or "_", starting with a letter)',
+    ),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARN or ERROR' }).default('INFO'),
   });
 
@@ -124,6 +142,13 @@ export interface Config {
     forcePathStyle: boolean;
     credentials?: { accessKeyId: string; secretAccessKey: string };
   };
+  kinesis: {
+    /** undefined: AWS's regional endpoint. */
+    endpoint?: string;
+    region: string;
+    /** Set for a loopback endpoint (kinesalite checks no signature); otherwise the AWS default chain. */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
   prefix: string;
   warehouse: {
     kind: 'duckdb' | 'databricks';
@@ -131,6 +156,8 @@ export interface Config {
     databricks: { host?: string; token?: string; httpPath?: string; catalog: string; schema: string; clusterId?: string; caFile?: string };
   };
   restProxyUrl?: string;
+  /** Amazon MWAA, only for migrating off it (`npm run mwaa`) and the `triggerMwaaDag` activity. */
+  mwaa: { endpoint?: string; environment?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
 
@@ -191,6 +218,7 @@ function toConfig(e: Env): Config {
     kafka: { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID },
     mysql: { url: e.MYSQL_URL },
     s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.AWS_REGION, forcePathStyle: e.S3_ENDPOINT !== undefined, credentials },
+    kinesis: { endpoint: e.KINESIS_ENDPOINT, region: e.AWS_REGION, credentials: isLoopback(e.KINESIS_ENDPOINT) ? LOCAL_KINESIS_CREDENTIALS : undefined },
     prefix: e.PIPELINE_PREFIX,
     warehouse: {
       kind: e.WAREHOUSE,
@@ -206,6 +234,12 @@ function toConfig(e: Env): Config {
       },
     },
     restProxyUrl: e.REST_PROXY_URL,
+    mwaa: {
+      endpoint: e.MWAA_ENDPOINT,
+      environment: e.MWAA_ENVIRONMENT,
+      region: e.AWS_REGION,
+      credentials: isLoopback(e.MWAA_ENDPOINT) ? LOCAL_MWAA_CREDENTIALS : undefined,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -222,7 +256,7 @@ export function redactUrl(url: string): string {
 }
 
 /** Where a system lives, for messages that must name it without leaking credentials. */
-export function addressOf(config: Config, system: 'temporal' | 'kafka' | 'mysql' | 's3'): string {
+export function addressOf(config: Config, system: 'temporal' | 'kafka' | 'mysql' | 's3' | 'kinesis'): string {
   switch (system) {
     case 'temporal':
       return config.temporal.address;
@@ -234,5 +268,7 @@ export function addressOf(config: Config, system: 'temporal' | 'kafka' | 'mysql'
     }
     case 's3':
       return `${config.s3.endpoint ?? `https://s3.${config.s3.region}.amazonaws.com`}/${config.s3.bucket}`;
+    case 'kinesis':
+      return config.kinesis.endpoint ?? `https://kinesis.${config.kinesis.region}.amazonaws.com`;
   }
 }

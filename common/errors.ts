@@ -28,6 +28,8 @@ interface ErrorLike {
   type?: string;
   $metadata?: { httpStatusCode?: number };
   Code?: string;
+  /** MWAA InvokeRestApi / CLI endpoint: the status Airflow's own REST API answered. */
+  RestApiStatusCode?: number;
 }
 
 const mysqlFatal: Record<string, keyof typeof NonRetryable> = {
@@ -59,6 +61,53 @@ const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
   RECORD_LIST_TOO_LARGE: 'badInput',
 };
 
+/**
+ * Kinesis (AWS JSON 1.1 error types; kinesalite answers the same). Throttling
+ * (ProvisionedThroughputExceededException, LimitExceededException), ResourceInUseException
+ * (a stream still being created or updated) and 5xx stay retryable; ExpiredIteratorException is
+ * handled where iterators are used (re-acquired after the checkpoint), never surfaced.
+ */
+const kinesisFatal: Record<string, keyof typeof NonRetryable> = {
+  ResourceNotFoundException: 'missingResource',
+  UnrecognizedClientException: 'auth',
+  InvalidSignatureException: 'auth',
+  IncompleteSignature: 'auth',
+  MissingAuthenticationToken: 'auth',
+  ExpiredTokenException: 'auth',
+  KMSAccessDeniedException: 'auth',
+  InvalidArgumentException: 'badInput',
+  ValidationException: 'badInput',
+};
+
+// Amazon MWAA's own errors (the control plane and InvokeRestApi). Throttling is retried.
+const mwaaFatal: Record<string, keyof typeof NonRetryable> = {
+  AccessDeniedException: 'auth',
+  UnrecognizedClientException: 'auth',
+  InvalidSignatureException: 'auth',
+  ExpiredTokenException: 'auth',
+  MissingAuthenticationTokenException: 'auth',
+  ResourceNotFoundException: 'missingResource',
+  ValidationException: 'badInput',
+};
+
+/** An HTTP status decided on purpose: 401/403 auth, 404 missing, 409 conflict, 400/422 bad input, others retry. */
+function kindOfStatus(status: number | undefined): keyof typeof NonRetryable | undefined {
+  switch (status) {
+    case 401:
+    case 403:
+      return 'auth';
+    case 404:
+      return 'missingResource';
+    case 409:
+      return 'conflict';
+    case 400:
+    case 422:
+      return 'badInput';
+    default:
+      return undefined; // 429, 5xx, no status (network): retryable
+  }
+}
+
 function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undefined {
   if (e instanceof ApplicationFailure && e.nonRetryable) return undefined;
   switch (system) {
@@ -70,9 +119,24 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
       // 403 is a permission problem whatever the server calls it; 429/5xx stay retryable.
       return e.$metadata?.httpStatusCode === 403 ? 'auth' : undefined;
     }
+    case 'Kinesis': {
+      const code = e.name ?? e.Code;
+      if (code && kinesisFatal[code]) return kinesisFatal[code];
+      if (code?.startsWith('AccessDenied')) return 'auth';
+      return e.$metadata?.httpStatusCode === 403 ? 'auth' : undefined;
+    }
     case 'Kafka': {
       const inner = (e as { cause?: ErrorLike }).cause;
       return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || (inner?.type && kafkaFatal[inner.type]) || undefined;
+    }
+    case 'MWAA': {
+      // Airflow's answer relayed by InvokeRestApi (RestApiClientException/RestApiServerException
+      // are both HTTP 400 at the MWAA level): its own status decides.
+      if (typeof e.RestApiStatusCode === 'number') return kindOfStatus(e.RestApiStatusCode);
+      const code = e.name ?? e.Code ?? '';
+      if (/Throttl|TooManyRequests/i.test(code)) return undefined;
+      if (mwaaFatal[code]) return mwaaFatal[code];
+      return kindOfStatus(e.$metadata?.httpStatusCode);
     }
     default:
       return undefined;
