@@ -155,7 +155,7 @@ async function main() {
   console.log('DuckDB: clean + 9 analytics + Parquet export of 12 tables (own process) ...');
   const duck = await runDuckdbInChild(root, path.join(base, 'out-duckdb'));
   console.log(`  ${secs(duck.ms)}, peak RSS ${mb(duck.peakRssBytes)}; rows: pin_clean ${fmt(duck.rows.pin_clean!)}, geo_clean ${fmt(duck.rows.geo_clean!)}, user_clean ${fmt(duck.rows.user_clean!)}`);
-  const slowest = [...duck.timings].sort((a, b) => b.ms - a.ms).slice(0, 4);
+  const slowest = [...duck.timings].sort((a, b) => b.ms - a.ms).slice(0, 8);
   console.log(`  slowest steps: ${slowest.map((t) => `${t.name} ${secs(t.ms)}`).join(', ')}`);
 
   let spark: Awaited<ReturnType<typeof runSparkSql>> | undefined;

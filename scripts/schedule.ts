@@ -25,8 +25,8 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../common/config';
 import { dateProblems, scheduleId as defaultScheduleId } from '../common/daily';
-import { PipelinePrefix } from '../common/search-attributes';
 import { connectClient } from '../workers/client';
+import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from './schedule-ops';
 import { runCli, UsageError } from './cli';
 
 export const DEFAULT_CRON = '0 0 * * *';
@@ -112,16 +112,12 @@ export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.n
 
 /** The cron is kept in the action's memo too: the server hands cron specs back as calendars. */
 function specOf(desc: ScheduleDescription): { cron: string | undefined; overlap: string; catchupWindowMs: number } {
-  const memo = desc.action.type === 'startWorkflow' ? (desc.action.memo as { cron?: string } | undefined) : undefined;
-  const cron = memo?.cron ?? (desc.spec.calendars?.[0] ? JSON.stringify(desc.spec.calendars[0]) : undefined);
-  return { cron, overlap: String(desc.policies.overlap), catchupWindowMs: Number(desc.policies.catchupWindow) };
+  const memo = desc.action.type === 'startWorkflow' ? (desc.action.memo as Record<string, string> | undefined) : undefined;
+  const definition = memo?.[DEFINITION_MEMO_KEY] ? (JSON.parse(memo[DEFINITION_MEMO_KEY]) as { cron?: string[] }) : undefined;
+  const cron = definition?.cron?.join(' | ') ?? (desc.spec.calendars?.[0] ? JSON.stringify(desc.spec.calendars[0]) : undefined);
+  return { cron, overlap: String(desc.policies.overlap).replace('SCHEDULE_OVERLAP_POLICY_', ''), catchupWindowMs: Number(desc.policies.catchupWindow) };
 }
 
-const msOf = (d: string) => {
-  const m = DURATION.exec(d)!;
-  const unit = m[2]![0]!;
-  return Number(m[1]) * (unit === 's' ? 1e3 : unit === 'm' ? 6e4 : unit === 'h' ? 3.6e6 : 8.64e7);
-};
 
 async function describeOrExplain(client: Client, id: string): Promise<ScheduleDescription> {
   try {
@@ -142,55 +138,44 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
         const cron = args.cron ?? DEFAULT_CRON;
         const overlap = args.overlap ?? DEFAULT_OVERLAP;
         const catchup = args.catchupWindow ?? DEFAULT_CATCHUP;
-        let existing: ScheduleDescription | undefined;
         try {
-          existing = await client.schedule.getHandle(id).describe();
-        } catch (err) {
-          if (!(err instanceof ScheduleNotFoundError)) throw err;
-        }
-        if (existing) {
-          const have = specOf(existing);
-          const same = have.cron === cron && have.overlap === overlap && have.catchupWindowMs === msOf(catchup);
-          if (!same) {
-            throw new UsageError(
-              `schedule ${id} exists with a different spec (cron ${have.cron}, overlap ${have.overlap}, catch-up ${have.catchupWindowMs / 1000} s): change it with npm run schedule -- update`,
-            );
-          }
-          log(`schedule ${id} exists with this spec: unchanged (${existing.state.paused ? 'paused' : 'active'})`);
-          return;
-        }
-        await client.schedule.create({
-          scheduleId: id,
-          spec: { cronExpressions: [cron], timezone: 'UTC' },
-          action: {
-            type: 'startWorkflow',
-            workflowType: 'dailyPipelineWorkflow',
-            workflowId: `daily-pipeline-${args.prefix}`,
+          const { outcome, description } = await ensureSchedule(client, {
+            scheduleId: id,
+            cron,
+            paused: args.paused,
+            note: args.paused ? 'created paused' : undefined,
+            workflowType: DAILY_WORKFLOW_TYPE,
             taskQueue: config.temporal.taskQueue,
+            workflowIdPrefix: `daily-pipeline-${args.prefix}`,
             args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}) }],
-            typedSearchAttributes: [{ key: PipelinePrefix, value: args.prefix }],
-            staticSummary: `scheduled daily pipeline ${args.prefix}`,
-            memo: { cron },
-          },
-          policies: { overlap: ScheduleOverlapPolicy[overlap], catchupWindow: catchup as Duration, pauseOnFailure: false },
-          state: { paused: args.paused, note: args.paused ? 'created paused' : undefined },
-          memo: { prefix: args.prefix },
-        });
-        log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}`);
+            overlap: ScheduleOverlapPolicy[overlap],
+            catchupWindow: catchup as Duration,
+          });
+          if (outcome === 'created') log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}`);
+          else log(`schedule ${id} exists with this spec: unchanged (${description.state.paused ? 'paused' : 'active'})`);
+        } catch (err) {
+          if (err instanceof ScheduleConflictError) throw new UsageError(`schedule ${id} exists with a different spec (${err.differences.join('; ')}): change it with npm run schedule -- update`);
+          throw err;
+        }
         return;
       }
       case 'update': {
-        await describeOrExplain(client, id);
-        await client.schedule.getHandle(id).update((prev) => ({
-          ...prev,
-          spec: args.cron ? { cronExpressions: [args.cron], timezone: 'UTC' } : prev.spec,
-          action: args.cron && prev.action.type === 'startWorkflow' ? { ...prev.action, memo: { ...prev.action.memo, cron: args.cron } } : prev.action,
-          policies: {
-            ...prev.policies,
-            overlap: args.overlap ? ScheduleOverlapPolicy[args.overlap] : prev.policies.overlap,
-            catchupWindow: (args.catchupWindow as Duration | undefined) ?? prev.policies.catchupWindow,
-          },
-        }));
+        const d = await describeOrExplain(client, id);
+        const have = specOf(d);
+        const prevArgs = d.action.type === 'startWorkflow' && d.action.args ? [...d.action.args] : [{ prefix: args.prefix }];
+        const overlap = args.overlap ?? (have.overlap as Overlap);
+        await ensureSchedule(client, {
+          scheduleId: id,
+          cron: args.cron ?? have.cron ?? DEFAULT_CRON,
+          paused: d.state.paused,
+          workflowType: DAILY_WORKFLOW_TYPE,
+          taskQueue: config.temporal.taskQueue,
+          workflowIdPrefix: `daily-pipeline-${args.prefix}`,
+          args: prevArgs,
+          overlap: ScheduleOverlapPolicy[overlap],
+          catchupWindow: (args.catchupWindow as Duration | undefined) ?? have.catchupWindowMs,
+          update: true,
+        });
         log(`updated schedule ${id}`);
         return;
       }

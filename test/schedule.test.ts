@@ -71,7 +71,7 @@ describe('daily pipeline schedule', () => {
     assert.match(different.stderr, /exists with a different spec .*npm run schedule -- update/);
     const described = runScript('schedule', ['describe'], vars);
     assert.equal(described.code, 0, described.stderr);
-    assert.match(described.stdout, /: active\n {2}cron "0 0 \* \* \*" UTC, overlap SCHEDULE_OVERLAP_POLICY_BUFFER_ONE|: active\n {2}cron "0 0 \* \* \*" UTC, overlap BUFFER_ONE/);
+    assert.match(described.stdout, /: active\n {2}cron "0 0 \* \* \*" UTC, overlap BUFFER_ONE, catch-up window 86400 s/);
     assert.match(described.stdout, new RegExp(`next: ${day(1)}T00:00:00\\.000Z`));
   });
 
@@ -107,6 +107,11 @@ describe('daily pipeline schedule', () => {
     assert.match(runScript('schedule', ['describe'], vars).stdout, /PAUSED \(maintenance\)/);
     assert.equal(runScript('schedule', ['unpause'], vars).code, 0);
     assert.match(runScript('schedule', ['describe'], vars).stdout, /: active/);
+    const updated = runScript('schedule', ['update', '--cron', '30 1 * * *', '--overlap', 'SKIP'], vars);
+    assert.equal(updated.code, 0, updated.stderr);
+    const after = runScript('schedule', ['describe'], vars).stdout;
+    assert.match(after, /cron "30 1 \* \* \*" UTC, overlap SKIP/);
+    assert.match(after, /next: \d{4}-\d{2}-\d{2}T01:30:00\.000Z/);
   });
 
   it('one run per date: a second start is rejected, the pipeline command attaches instead', async () => {

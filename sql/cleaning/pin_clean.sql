@@ -43,10 +43,18 @@ SELECT
   CASE WHEN description IN ('No description available Story format', 'No description available', 'Untitled') THEN NULL ELSE description END AS description,
   -- Exact decimal scaling done on digits: int digits + the first <shift> fraction digits
   -- (zero-padded), plus one when the next fraction digit is 5 or more (half away from zero).
-  CASE WHEN fc_int = '' THEN NULL ELSE try_cast(
-    try_cast(concat(fc_int, rpad(fc_frac, fc_shift, '0')) AS DECIMAL(21, 0))
-      + CASE WHEN substr(concat(fc_frac, '0000000'), fc_shift + 1, 1) >= '5' THEN 1 ELSE 0 END
-    AS BIGINT) END AS follower_count,
+  -- Up to 18 digits BIGINT arithmetic cannot overflow; longer ones (leading zeros, or out of
+  -- range) go through DECIMAL, which is exact but ~100x slower.
+  CASE
+    WHEN fc_int = '' THEN NULL
+    WHEN length(fc_int) + fc_shift <= 18 THEN
+      try_cast(concat(fc_int, rpad(fc_frac, fc_shift, '0')) AS BIGINT)
+        + CASE WHEN substr(concat(fc_frac, '0000000'), fc_shift + 1, 1) >= '5' THEN 1 ELSE 0 END
+    ELSE try_cast(
+      try_cast(concat(fc_int, rpad(fc_frac, fc_shift, '0')) AS DECIMAL(38, 0))
+        + CASE WHEN substr(concat(fc_frac, '0000000'), fc_shift + 1, 1) >= '5' THEN 1 ELSE 0 END
+      AS BIGINT)
+  END AS follower_count,
   CASE WHEN poster_name = 'User Info Error' THEN NULL ELSE poster_name END AS poster_name,
   CASE WHEN tag_list = 'N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e' THEN NULL ELSE tag_list END AS tag_list,
   is_image_or_video,
