@@ -203,23 +203,32 @@ export function recordsSql(dialect: Dialect, table: SourceTable, location: strin
       location === null
         ? `(SELECT NULL::VARCHAR AS filename, NULL::VARCHAR AS content WHERE false)`
         : `read_text(${d.string(path.posix.join(location.replace(/\\/g, '/'), 'partition=*', '*.json'))})`;
-    // Object lines (all that pinflow lands) take one JSON parse; arrays (legacy buckets) and
-    // anything else take the careful path.
-    return `SELECT src_file, start_offset, line_no, elem_no, rec IS NOT NULL AS is_record, ${raw}
+    // Object lines (all that pinflow lands) take one JSON parse and no list; arrays (legacy
+    // buckets) and anything else take the careful path. `lines` is materialised once.
+    return `WITH lines AS MATERIALIZED (
+  SELECT src_file, start_offset, line_no, line, starts_with(ltrim(line), '{') AS is_object_line
+  FROM (
+    SELECT filename AS src_file, CAST(regexp_extract(filename, ${offsetRe}, 1) AS BIGINT) AS start_offset,
+      unnest(lines) AS line, generate_subscripts(lines, 1) - 1 AS line_no
+    FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${files})
+  )
+  WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
+)
+SELECT src_file, start_offset, line_no, 0 AS elem_no, rec IS NOT NULL AS is_record, ${raw}
+FROM (
+  SELECT src_file, start_offset, line_no, CASE WHEN json_valid(line) THEN json_transform(line, '${struct}') END AS rec
+  FROM lines WHERE is_object_line
+)
+UNION ALL
+SELECT src_file, start_offset, line_no, elem_no, rec IS NOT NULL AS is_record, ${raw}
 FROM (
   SELECT src_file, start_offset, line_no, unnest(recs) AS rec, generate_subscripts(recs, 1) - 1 AS elem_no
   FROM (
     SELECT src_file, start_offset, line_no,
-      CASE WHEN starts_with(ltrim(line), '{') THEN [TRY(json_transform(line, '${struct}'))]
-           WHEN json_valid(line) AND json_type(line) = 'ARRAY' AND json_array_length(line) > 0
+      CASE WHEN json_valid(line) AND json_type(line) = 'ARRAY' AND json_array_length(line) > 0
              THEN list_transform(json_extract(line, '$[*]'), e -> CASE WHEN json_type(e) = 'OBJECT' THEN json_transform(e, '${struct}') END)
            ELSE [NULL] END AS recs
-    FROM (
-      SELECT filename AS src_file, CAST(regexp_extract(filename, ${offsetRe}, 1) AS BIGINT) AS start_offset,
-        unnest(lines) AS line, generate_subscripts(lines, 1) - 1 AS line_no
-      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${files})
-    )
-    WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
+    FROM lines WHERE NOT is_object_line
   )
 )`;
   }
