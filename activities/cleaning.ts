@@ -19,15 +19,18 @@ import {
   validateCleaningInput,
   type CleaningInput,
   type CleaningResult,
+  type TableCounts,
   type TopicInventory,
 } from '../common/cleaning';
+import type { CleanedTableName as CleanedName } from '../common/analytics';
 import { guarded, NonRetryable } from '../common/errors';
 import { parseObjectKey } from '../common/landing';
 import { SOURCE_TABLES } from '../common/source-tables';
 import { cleaningStatements, recordCountsSql, type TopicSources } from '../common/sql';
 import { createDatabricksJobs, createDatabricksSql } from './databricks';
-import { runDuckdbCleaning } from './duckdb';
+import { runDuckdbCleaning, tableCounts } from './duckdb';
 import { deleteOthers, downloadToFile, listObjects, putFile, type s3Adapter } from './s3';
+import { pipelineMetrics } from '../common/metrics';
 
 const DOWNLOAD_CONCURRENCY = 8;
 
@@ -59,6 +62,31 @@ function localInventory(dir: string, topic: string): Array<{ key: string; size: 
 
 export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapter>) {
   const stagingRoot = path.join(path.dirname(config.warehouse.duckdbPath), 'staging');
+  const outputLocation = (input: CleaningInput, kind: 'cleaned' | 'analytics', name: string) => `s3://${s3.bucket}/${outputKeyPrefix(input.outputRoot ?? '', kind, name)}`;
+
+  /** The workflow's result: counts, locations, timings (never rows). */
+  function result(
+    input: CleaningInput,
+    warehouse: CleaningResult['warehouse'],
+    objects: Record<Topic, Array<{ key: string; size: number }>>,
+    tables: Record<CleanedName, TableCounts>,
+    rows: Record<string, number>,
+    timings: CleaningResult['timings'],
+    jobRunUrl?: string,
+  ): CleaningResult {
+    const all = SOURCE_TABLES.flatMap((t) => objects[t.topic]);
+    return {
+      prefix: input.prefix,
+      warehouse,
+      input: describeSource(input.source, s3.bucket, input.prefix),
+      objectsRead: all.length,
+      bytesRead: all.reduce((n, o) => n + o.size, 0),
+      tables: Object.fromEntries(CLEANED_NAMES.map((n) => [n, { ...tables[n], location: outputLocation(input, 'cleaned', n) }])) as CleaningResult['tables'],
+      analytics: Object.fromEntries(ANALYTICS_NAMES.map((n) => [n, { rows: rows[n]!, location: outputLocation(input, 'analytics', n) }])) as CleaningResult['analytics'],
+      timings,
+      jobRunUrl,
+    };
+  }
 
   function checkInput(input: CleaningInput) {
     const problems = validateCleaningInput(input);
@@ -136,9 +164,13 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
       const ctx = Context.current();
       // Statements can run for a while without a step to report: keep the heartbeat going.
       const beat = setInterval(() => ctx.heartbeat({ step: 'alive' }), 10_000);
+      const started = performance.now();
       try {
-        if (config.warehouse.kind === 'databricks') return await runOnDatabricks(input);
-        return await runOnDuckdb(input);
+        const result = config.warehouse.kind === 'databricks' ? await runOnDatabricks(input) : await runOnDuckdb(input);
+        const metrics = pipelineMetrics(ctx.metricMeter);
+        metrics.cleaned(result.tables);
+        metrics.stageDuration('cleaning', performance.now() - started);
+        return result;
       } finally {
         clearInterval(beat);
       }
@@ -162,8 +194,7 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
     const bucket = source.bucket ?? s3.bucket;
     const sources = { pin: null, geo: null, user: null } as TopicSources;
     for (const t of SOURCE_TABLES) if (objects[t.topic].length) sources[t.topic] = `s3://${bucket}/${source.topicsDir ?? 'topics'}/${input.prefix}.${t.topic}`;
-    const root = input.outputRoot ?? '';
-    const location = (kind: 'cleaned' | 'analytics', name: string) => `s3://${s3.bucket}/${outputKeyPrefix(root, kind, name)}`;
+    const location = (kind: 'cleaned' | 'analytics', name: string) => outputLocation(input, kind, name);
     const ca = db.caFile ? fs.readFileSync(db.caFile, 'utf8') : undefined;
     const table = (name: string) => `\`${db.catalog}\`.\`${db.schema}\`.\`${name}\``;
 
@@ -217,30 +248,10 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
       for (const name of [...CLEANED_NAMES, ...ANALYTICS_NAMES]) {
         rows[name] = Number((await sql.query(`SELECT count(*) AS n FROM ${table(name)}`, { signal: ctx.cancellationSignal }))[0]?.n ?? 0);
       }
-      const all = SOURCE_TABLES.flatMap((t) => objects[t.topic]);
-      return {
-        prefix: input.prefix,
-        warehouse: 'databricks',
-        input: describeSource(input.source, s3.bucket, input.prefix),
-        objectsRead: all.length,
-        bytesRead: all.reduce((n, o) => n + o.size, 0),
-        tables: Object.fromEntries(
-          SOURCE_TABLES.map((t) => {
-            const c = counts[t.topic] ?? {};
-            const read = Number(c.records_read ?? rows[`${t.topic}_clean`]);
-            const notObject = Number(c.not_an_object ?? 0);
-            const noKey = Number(c.no_usable_key ?? 0);
-            const leftOut: Record<string, number> = {};
-            if (notObject) leftOut.not_a_json_object = notObject;
-            if (noKey) leftOut.no_usable_key = noKey;
-            const kept = rows[`${t.topic}_clean`]!;
-            return [`${t.topic}_clean`, { read, rows: kept, duplicates: read - kept - notObject - noKey, leftOut, location: location('cleaned', `${t.topic}_clean`) }];
-          }),
-        ) as CleaningResult['tables'],
-        analytics: Object.fromEntries(ANALYTICS_NAMES.map((n) => [n, { rows: rows[n]!, location: location('analytics', n) }])) as CleaningResult['analytics'],
-        timings,
-        jobRunUrl,
-      };
+      const tables = Object.fromEntries(
+        SOURCE_TABLES.map((t) => [`${t.topic}_clean`, counts[t.topic] ? tableCounts(counts[t.topic]!) : { read: rows[`${t.topic}_clean`]!, rows: rows[`${t.topic}_clean`]!, duplicates: 0, leftOut: {} }]),
+      ) as Record<CleanedName, TableCounts>;
+      return result(input, 'databricks', objects, tables, rows, timings, jobRunUrl);
     } finally {
       await sql.close();
     }
@@ -267,7 +278,6 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
         timings.push(...run.timings);
         t0 = performance.now();
         const root = input.outputRoot ?? '';
-        const location = (kind: 'cleaned' | 'analytics', name: string) => `s3://${s3.bucket}/${outputKeyPrefix(root, kind, name)}`;
         for (const [kind, names] of [['cleaned', CLEANED_NAMES], ['analytics', ANALYTICS_NAMES]] as const) {
           for (const name of names) {
             const prefix = outputKeyPrefix(root, kind, name);
@@ -280,17 +290,7 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
           }
         }
         timings.push({ name: 'upload Parquet', ms: Math.round(performance.now() - t0) });
-        const all = SOURCE_TABLES.flatMap((t) => objects[t.topic]);
-        return {
-          prefix: input.prefix,
-          warehouse: 'duckdb',
-          input: describeSource(input.source, s3.bucket, input.prefix),
-          objectsRead: all.length,
-          bytesRead: all.reduce((n, o) => n + o.size, 0),
-          tables: Object.fromEntries(CLEANED_NAMES.map((n) => [n, { ...run.counts[n], location: location('cleaned', n) }])) as CleaningResult['tables'],
-          analytics: Object.fromEntries(ANALYTICS_NAMES.map((n) => [n, { rows: run.rows[n]!, location: location('analytics', n) }])) as CleaningResult['analytics'],
-          timings,
-        };
+        return result(input, 'duckdb', objects, run.counts, run.rows, timings);
       } finally {
         fs.rmSync(work, { recursive: true, force: true });
       }

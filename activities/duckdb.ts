@@ -60,6 +60,18 @@ function materialise(s: Statement): string {
   }
 }
 
+/** A row of recordCountsSql (either engine) as the counts the result reports. */
+export function tableCounts(r: Record<string, unknown>): TopicCounts {
+  const read = Number(r.records_read ?? 0);
+  const kept = Number(r.kept ?? 0);
+  const notObject = Number(r.not_an_object ?? 0);
+  const noKey = Number(r.no_usable_key ?? 0);
+  const leftOut: Record<string, number> = {};
+  if (notObject > 0) leftOut.not_a_json_object = notObject;
+  if (noKey > 0) leftOut.no_usable_key = noKey;
+  return { read, rows: kept, duplicates: read - kept - notObject - noKey, leftOut };
+}
+
 /** A DuckDB error on our own statements is a bug or bad input, never fixed by retrying. */
 function sqlFailure(step: string, err: unknown): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`DuckDB: ${step} failed: ${(err as Error).message}`, NonRetryable.badInput);
@@ -109,13 +121,7 @@ export async function runDuckdbCleaning(opts: {
       }
       for (const t of SOURCE_TABLES) {
         const name = `${t.topic}_clean` as keyof DuckdbRunResult['counts'];
-        const r = (await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!;
-        const read = Number(r.records_read);
-        const kept = Number(r.kept);
-        const leftOut: Record<string, number> = {};
-        if (Number(r.not_an_object) > 0) leftOut.not_a_json_object = Number(r.not_an_object);
-        if (Number(r.no_usable_key) > 0) leftOut.no_usable_key = Number(r.no_usable_key);
-        counts[name] = { read, rows: kept, duplicates: read - kept - Number(r.not_an_object) - Number(r.no_usable_key), leftOut };
+        counts[name] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!);
       }
       await c.run('COMMIT');
     } catch (err) {

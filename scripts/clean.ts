@@ -17,7 +17,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { batchCleaningWorkflow } from '../workflows';
 import { cleaningStatusQuery } from '../workflows/cleaning';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 import { writeOutputs } from './outputs';
 import { pollEvery, ProgressPrinter } from './progress';
 
@@ -28,17 +28,7 @@ export interface CleanArgs {
 }
 
 export function parseCleanArgs(argv: string[], config: Config): CleanArgs {
-  const values = new Set(['--input', '--out', '--prefix', '--output-root']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--wait') opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
+  const opts = parseOptions(argv, { values: ['--input', '--out', '--prefix', '--output-root'], flags: ['--wait'] });
   let prefix = opts.get('--prefix') ?? config.prefix;
   let source: CleaningInput['source'];
   const given = opts.get('--input');

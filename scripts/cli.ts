@@ -21,3 +21,23 @@ export function runCli(name: string, usage: string, main: (config: Config, argv:
     process.exit(1);
   });
 }
+
+/**
+ * Parses `--name value` options and `--flag` switches; anything else is a UsageError.
+ * Returns the options given (switches as 'true').
+ */
+export function parseOptions(argv: string[], spec: { values: string[]; flags?: string[] }): Map<string, string> {
+  const values = new Set(spec.values);
+  const flags = new Set(spec.flags ?? []);
+  const opts = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (flags.has(a)) opts.set(a, 'true');
+    else if (values.has(a)) {
+      const v = argv[++i];
+      if (v === undefined || (v.startsWith('--') && (values.has(v) || flags.has(v)))) throw new UsageError(`${a} needs a value`);
+      opts.set(a, v);
+    } else throw new UsageError(`unknown option ${a}`);
+  }
+  return opts;
+}

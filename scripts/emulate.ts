@@ -1,5 +1,5 @@
 /**
- * npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy]
+ * npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy|kinesis]
  *                    [--seed S] [--batch-size N] [--wait]
  *
  * Starts emulationWorkflow (id `emulation-<prefix>-<UTC time>`), prints its id and UI link,
@@ -13,7 +13,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { emulationWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/emulation';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 import { pollEvery, ProgressPrinter, progressLine } from './progress';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -30,18 +30,7 @@ export interface EmulateArgs {
 }
 
 export function parseEmulateArgs(argv: string[], config: Config): EmulateArgs {
-  const known = new Set(['--all', '--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--wait', '--prefix']);
-  const takesValue = new Set(['--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--prefix']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!known.has(a)) throw new UsageError(`unknown option ${a}`);
-    if (takesValue.has(a)) {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else opts.set(a, 'true');
-  }
+  const opts = parseOptions(argv, { values: ['--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--prefix'], flags: ['--all', '--wait'] });
   const problems: string[] = [];
   const num = (flag: string): number | undefined => {
     const v = opts.get(flag);
@@ -89,7 +78,7 @@ export async function runEmulate(config: Config, args: EmulateArgs, log: (s: str
         { key: PipelinePrefix, value: args.input.prefix },
         { key: PipelineSink, value: args.input.sink },
       ],
-      staticSummary: `emulate ${args.input.selection.mode === 'all' ? 'all rows' : 'random rows'} -> ${args.input.sink} (${args.input.prefix}.*) at ${args.input.rate} posts/s`,
+      staticSummary: `emulate ${args.input.selection.mode === 'all' ? 'all rows' : 'random rows'} -> ${args.input.sink} (${args.input.sink === 'kinesis' ? `streaming-${args.input.prefix}-*` : `${args.input.prefix}.*`}) at ${args.input.rate} posts/s`,
     });
     log(`started ${workflowId}\n  ${uiLink(config, workflowId)}`);
     if (!args.wait) {
@@ -117,7 +106,7 @@ export async function runEmulate(config: Config, args: EmulateArgs, log: (s: str
 }
 
 if (require.main === module) {
-  runCli('emulate', 'npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy] [--seed S] [--wait]', async (config, argv) => {
+  runCli('emulate', 'npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy|kinesis] [--seed S] [--wait]', async (config, argv) => {
     await runEmulate(config, parseEmulateArgs(argv, config));
   });
 }

@@ -14,22 +14,11 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { landingWorkflow } from '../workflows';
 import { landingStatusQuery } from '../workflows/landing';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 import { pollEvery, ProgressPrinter } from './progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
-  const values = new Set(['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir']);
-  const flags = new Set(['--until-now', '--follow', '--wait']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (flags.has(a)) opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
+  const opts = parseOptions(argv, { values: ['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir'], flags: ['--until-now', '--follow', '--wait'] });
   if (opts.has('--follow') && opts.has('--until-now')) throw new UsageError('give --follow or --until-now, not both');
   const num = (k: string) => (opts.has(k) ? Number(opts.get(k)) : undefined);
   const input: LandingInput = {

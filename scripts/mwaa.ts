@@ -39,7 +39,7 @@ import {
   type ScheduleTranslation,
 } from '../common/mwaa';
 import { connectClient } from '../workers/client';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 import {
   DAILY_WORKFLOW_TYPE,
   defaultScheduleId,
@@ -74,18 +74,7 @@ export interface MwaaArgs {
 export function parseMwaaArgs(argv: string[], config: Config): MwaaArgs {
   const [command, ...rest] = argv;
   if (!COMMANDS.includes(command as MwaaArgs['command'])) throw new UsageError(command ? `unknown command ${command}` : 'give a command: plan, cutover or rollback');
-  const values = new Set(['--environment', '--dag', '--schedule-id', '--prefix', '--schedule', '--catchup', '--max-active-runs']);
-  const flags = new Set(['--yes', '--update-schedule', '--backfill-missed']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (flags.has(a)) opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = rest[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
+  const opts = parseOptions(rest, { values: ['--environment', '--dag', '--schedule-id', '--prefix', '--schedule', '--catchup', '--max-active-runs'], flags: ['--yes', '--update-schedule', '--backfill-missed'] });
   const environment = opts.get('--environment') ?? config.mwaa.environment;
   if (!environment) throw new UsageError('--environment is required (or set MWAA_ENVIRONMENT)');
   if (!/^[a-zA-Z][0-9a-zA-Z_-]{0,79}$/.test(environment)) throw new UsageError(`--environment ${JSON.stringify(environment)} is not an MWAA environment name`);

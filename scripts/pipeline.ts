@@ -17,7 +17,7 @@ import { withWorker } from '../workers/worker';
 import type { dailyPipelineWorkflow } from '../workflows';
 import { dailyStageQuery } from '../workflows/daily';
 import { printCleaningResult } from './clean';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 import { writeOutputs } from './outputs';
 import { pollEvery, ProgressPrinter } from './progress';
 
@@ -28,17 +28,7 @@ export interface PipelineArgs {
 }
 
 export function parsePipelineArgs(argv: string[], config: Config, nowMs = Date.now()): PipelineArgs {
-  const values = new Set(['--date', '--out', '--prefix', '--output-root']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--wait') opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
+  const opts = parseOptions(argv, { values: ['--date', '--out', '--prefix', '--output-root'], flags: ['--wait'] });
   const date = opts.get('--date') ?? todayUtc(nowMs);
   const problems = dateProblems(date, nowMs);
   if (problems.length) throw new UsageError(`--date: ${problems.join('; ')}`);

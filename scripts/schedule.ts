@@ -27,7 +27,7 @@ import type { Config } from '../common/config';
 import { dateProblems, scheduleId as defaultScheduleId } from '../common/daily';
 import { connectClient } from '../workers/client';
 import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from './schedule-ops';
-import { runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from './cli';
 
 export const DEFAULT_CRON = '0 0 * * *';
 export const DEFAULT_OVERLAP: keyof typeof ScheduleOverlapPolicy = 'BUFFER_ONE';
@@ -66,17 +66,7 @@ const DURATION = /^(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
 export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.now()): ScheduleArgs {
   const [command, ...rest] = argv;
   if (!command || !COMMANDS.includes(command as Command)) throw new UsageError(`expected one of ${COMMANDS.join('|')}${command ? `, got ${JSON.stringify(command)}` : ''}`);
-  const values = new Set(['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--paused') opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = rest[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
+  const opts = parseOptions(rest, { values: ['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root'], flags: ['--paused'] });
   const problems: string[] = [];
   const cron = opts.get('--cron');
   if (cron !== undefined) problems.push(...cronProblems(cron));

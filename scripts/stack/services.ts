@@ -1,5 +1,5 @@
 /**
- * The four parts of the local stack. Each one knows how to install itself into .cache/
+ * The five parts of the local stack. Each one knows how to install itself into .cache/
  * (idempotent, from a package registry by name), start in the background with its data in
  * .data/, answer a health check, and stop. A part whose address is not on this machine, or
  * that already answers, is used as it is and never started or stopped by us.
@@ -12,8 +12,11 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { LOCAL_S3_CREDENTIALS, type Config } from '../../common/config';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { temporalConnectionOptions } from '../../workers/connection';
 import { createKafka } from '../../activities/kafka';
 import { createS3Client } from '../../activities/s3';
+import { createKinesisClient } from '../../activities/kinesis';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import {
   CACHE_DIR,
   DATA_DIR,
@@ -85,7 +88,7 @@ export async function ensureTemporalCli(config: Config): Promise<string> {
 async function temporalHealthy(config: Config): Promise<boolean> {
   const [host, port] = hostPortOf(config.temporal.address);
   if (!(await portOpen(host, port))) return false;
-  const conn = await Connection.connect({ address: config.temporal.address, connectTimeout: 2_000 });
+  const conn = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 2_000 });
   try {
     const res = await conn.healthService.check({});
     return res.status === 1; // SERVING
@@ -95,7 +98,7 @@ async function temporalHealthy(config: Config): Promise<boolean> {
 }
 
 async function registerSearchAttributes(config: Config): Promise<void> {
-  const conn = await Connection.connect({ address: config.temporal.address });
+  const conn = await Connection.connect(temporalConnectionOptions(config));
   try {
     const namespace = config.temporal.namespace;
     const existing = await conn.operatorService.listSearchAttributes({ namespace });
@@ -242,7 +245,7 @@ export const kafka: Service = {
 // MySQL: MariaDB from Debian packages, its own data directory under .data/mysql, the
 // project database and user created from MYSQL_URL.
 const MYSQL_DIR = path.join(DATA_DIR, 'mysql');
-const MYSQL_SOCKET = path.join(MYSQL_DIR, 'mysqld.sock');
+export const MYSQL_SOCKET = path.join(MYSQL_DIR, 'mysqld.sock');
 
 async function mysqlHealthy(config: Config): Promise<boolean> {
   const conn = await mysql.createConnection({ uri: config.mysql.url, connectTimeout: 2_000 });
@@ -418,4 +421,48 @@ export const s3Service: Service = {
   down: () => stopProcess('s3'),
 };
 
-export const SERVICES: Service[] = [temporal, kafka, mysqlService, s3Service];
+// ---------------------------------------------------------------------------------------
+// Kinesis: kinesalite from node_modules (npm, an implementation of the Kinesis API on
+// LevelDB; its leveldown native module comes prebuilt in the package), bound to the endpoint's
+// address, streams in .data/kinesis so a restart keeps them. Streams are created on demand by
+// the emulation and streaming activities (`ensureStreams`), not here. Real AWS: nothing to start.
+const KINESIS_DIR = path.join(DATA_DIR, 'kinesis');
+const KINESALITE_VERSION = (JSON.parse(fs.readFileSync(require.resolve('kinesalite/package.json'), 'utf8')) as { version: string }).version;
+
+async function kinesisHealthy(config: Config): Promise<boolean> {
+  if (!config.kinesis.endpoint) return false;
+  const u = new URL(config.kinesis.endpoint);
+  if (!(await portOpen(u.hostname, Number(u.port || 80)))) return false;
+  const client = createKinesisClient(config);
+  try {
+    await client.send(new ListStreamsCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(3_000) });
+    return true;
+  } finally {
+    client.destroy();
+  }
+}
+
+export const kinesisService: Service = {
+  name: 'kinesis',
+  describe: (c) => `Kinesis (kinesalite ${KINESALITE_VERSION}) ${c.kinesis.endpoint ?? `AWS ${c.kinesis.region}`}`,
+  healthy: (c) => kinesisHealthy(c).catch(() => false),
+  async up(config) {
+    if (!config.kinesis.endpoint) return; // real AWS: nothing to start
+    if (await this.healthy(config)) return;
+    const u = new URL(config.kinesis.endpoint);
+    requireLocal('Kinesis', u.hostname, config.kinesis.endpoint);
+    if (u.protocol !== 'http:') throw new Error(`the local kinesalite serves plain http; KINESIS_ENDPOINT ${config.kinesis.endpoint} asks for ${u.protocol}`);
+    fs.mkdirSync(KINESIS_DIR, { recursive: true });
+    spawnDetached('kinesis', process.execPath, [
+      '--import', 'tsx',
+      path.join(__dirname, 'kinesalite.ts'),
+      '--host', u.hostname === 'localhost' ? '127.0.0.1' : u.hostname,
+      '--port', u.port || '80',
+      '--path', KINESIS_DIR,
+    ]);
+    await waitFor('Kinesis', () => kinesisHealthy(config), 30_000, logFile('kinesis'));
+  },
+  down: () => stopProcess('kinesis'),
+};
+
+export const SERVICES: Service[] = [temporal, kafka, mysqlService, s3Service, kinesisService];
