@@ -26,6 +26,7 @@ import {
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from './kafka';
 import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from './s3';
+import { pipelineMetrics } from '../common/metrics';
 
 /** Fetch sizes of the landing consumer: large enough for throughput, small enough for memory. */
 export const LANDING_FETCH = { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024, maxWaitTimeInMs: 250 };
@@ -133,6 +134,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
      */
     async landTopic(input: LandTopicInput): Promise<LandTopicResult> {
       const ctx = Context.current();
+      const started = performance.now();
       const resumed = (ctx.info.heartbeatDetails as { done?: LandedPartition[] } | undefined) ?? {};
       const state = new Map<number, Writer>();
       for (const r of input.ranges) {
@@ -186,6 +188,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         w.landed.objects.push(key);
         w.landed.records += lines.length;
         w.landed.deadLetters += dead.length;
+        pipelineMetrics(ctx.metricMeter).landed(input.topic, lines.length, dead.length);
         w.landed.next = reachedEnd ? Math.max(w.lastRecord + 1, w.to) : w.lastRecord + 1;
         w.buffer = [];
         w.bytes = 0;
@@ -297,6 +300,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       } finally {
         await consumer.disconnect().catch(() => undefined);
       }
+      pipelineMetrics(ctx.metricMeter).stageDuration('landing_topic', performance.now() - started);
       return summary();
     },
   };

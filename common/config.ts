@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { decodeEncryptionKey, derivedKeyId, KEY_ID, parseKeyFile, parseOldKeys } from './encryption-keys';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -20,6 +21,10 @@ export const SECRET_SETTINGS = new Set([
   'S3_SECRET_ACCESS_KEY',
   'DATABRICKS_TOKEN',
   'REST_PROXY_URL',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_ENCRYPTION_KEY',
+  'TEMPORAL_ENCRYPTION_KEYS_OLD',
+  'CODEC_SERVER_TOKEN',
 ]);
 
 /** The local stack's credentials for the S3 server it starts (used only against loopback). */
@@ -39,6 +44,26 @@ const optionalString = z
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
+/** A file path (relative: to the project root) that must name a readable file. */
+const readableFile = optionalString.refine((v) => v === undefined || isReadableFile(v), 'must be a readable file');
+const port = z
+  .string()
+  .regex(/^\d{1,5}$/, 'must be a TCP port (1-65535)')
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 65535, 'must be a TCP port (1-65535)');
+
+function isReadableFile(p: string): boolean {
+  try {
+    const file = path.resolve(PROJECT_ROOT, p);
+    fs.accessSync(file, fs.constants.R_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const problemOf = (r: unknown) => (typeof r === 'string' ? r : undefined);
+
 const schema = z
   .object({
     TEMPORAL_ADDRESS: z.string().regex(hostPort, 'must be host:port').default('127.0.0.1:7233'),
@@ -46,6 +71,29 @@ const schema = z
     TEMPORAL_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be a task queue name').default('pinflow'),
     TEMPORAL_UI_URL: httpUrl.default('http://127.0.0.1:8233'),
     TEMPORAL_CLI_PATH: optionalString,
+    // TLS (mTLS: cert and key together) and/or an API key (implies TLS): Temporal Cloud or a secured cluster.
+    TEMPORAL_TLS_CERT: readableFile,
+    TEMPORAL_TLS_KEY: readableFile,
+    TEMPORAL_TLS_CA: readableFile,
+    TEMPORAL_TLS_SERVER_NAME: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9.-]{1,253}$/.test(v), 'must be a host name'),
+    TEMPORAL_API_KEY: optionalString,
+    // Payload encryption (AES-256-GCM, workers/codec.ts): the current key, or a key file.
+    TEMPORAL_ENCRYPTION_KEY: optionalString.refine((v) => v === undefined || decodeEncryptionKey(v) !== undefined, 'must be base64 of exactly 32 bytes (openssl rand -base64 32)'),
+    TEMPORAL_ENCRYPTION_KEY_ID: optionalString.refine((v) => v === undefined || KEY_ID.test(v), 'must be 1-64 letters, digits, ".", "_" or "-"'),
+    TEMPORAL_ENCRYPTION_KEYS_OLD: optionalString.superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : problemOf(parseOldKeys(v));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    TEMPORAL_ENCRYPTION_KEY_FILE: optionalString.superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : isReadableFile(v) ? problemOf(parseKeyFile(path.resolve(PROJECT_ROOT, v))) : 'must be a readable file';
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    // The codec server (npm run codec-server) for the Web UI and the CLI.
+    CODEC_SERVER_PORT: z.string().default('8888').pipe(port),
+    CODEC_SERVER_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters (openssl rand -hex 32)'),
+    // The codec endpoint the local dev server's UI uses (`npm run stack` passes it as --ui-codec-endpoint).
+    // Unset: the local codec server when encryption is on, none otherwise.
+    TEMPORAL_UI_CODEC_ENDPOINT: optionalString.pipe(z.union([z.undefined(), httpUrl])),
 
     KAFKA_BROKERS: z
       .string()
@@ -111,6 +159,11 @@ const schema = z
       'must be an MWAA environment name (1-80 letters, digits, "-" or "_", starting with a letter)',
     ),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR'], { error: 'must be DEBUG, INFO, WARN or ERROR' }).default('INFO'),
+    // The worker's log lines: the SDK's plain text, or one JSON object per line (for log collectors).
+    LOG_FORMAT: z.enum(['text', 'json'], { error: 'must be "text" or "json"' }).default('text'),
+    // Prometheus metrics of `npm run worker` on http://METRICS_HOST:METRICS_PORT/metrics; unset: off.
+    METRICS_PORT: optionalString.pipe(z.union([z.undefined(), port])),
+    METRICS_HOST: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or host name').default('127.0.0.1'),
   });
 
 /** Rules that tie settings together; checked on the raw values so they are reported with the rest. */
@@ -126,13 +179,48 @@ function crossCheck(env: Record<string, string | undefined>): Array<[string, str
     const missing = set('S3_ACCESS_KEY_ID') ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
     problems.push([missing, 'must be set together with its pair (or neither, to use the AWS default credential chain)']);
   }
+  if (set('TEMPORAL_TLS_CERT') !== set('TEMPORAL_TLS_KEY')) {
+    const missing = set('TEMPORAL_TLS_CERT') ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT';
+    problems.push([missing, 'must be set together with its pair (mTLS needs the client certificate and its private key)']);
+  }
+  if (set('TEMPORAL_ENCRYPTION_KEY_FILE') && set('TEMPORAL_ENCRYPTION_KEY')) {
+    problems.push(['TEMPORAL_ENCRYPTION_KEY_FILE', 'cannot be combined with TEMPORAL_ENCRYPTION_KEY: use one or the other']);
+  }
+  for (const key of ['TEMPORAL_ENCRYPTION_KEY_ID', 'TEMPORAL_ENCRYPTION_KEYS_OLD']) {
+    if (set(key) && !set('TEMPORAL_ENCRYPTION_KEY')) problems.push([key, 'needs TEMPORAL_ENCRYPTION_KEY (the current key)']);
+  }
+  const current = decodeEncryptionKey(env.TEMPORAL_ENCRYPTION_KEY ?? '');
+  const old = parseOldKeys(env.TEMPORAL_ENCRYPTION_KEYS_OLD ?? '');
+  if (current && typeof old !== 'string') {
+    const currentId = (env.TEMPORAL_ENCRYPTION_KEY_ID ?? '').trim() || derivedKeyId(current);
+    const ids = old.map(([id]) => id);
+    if (ids.includes(currentId)) problems.push(['TEMPORAL_ENCRYPTION_KEYS_OLD', `must not reuse the current key's id "${currentId}"`]);
+    else if (new Set(ids).size !== ids.length) problems.push(['TEMPORAL_ENCRYPTION_KEYS_OLD', 'lists a key id twice']);
+  }
   return problems;
 }
 
 type Env = z.output<typeof schema>;
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string; uiUrl: string; cliPath?: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiUrl: string;
+    cliPath?: string;
+    /** Set: connect with TLS (absolute file paths; mTLS when certFile and keyFile are set). */
+    tls?: { certFile?: string; keyFile?: string; caFile?: string; serverName?: string };
+    /** Temporal Cloud API key (sent as a bearer token, over TLS). */
+    apiKey?: string;
+  };
+  /** Set: every payload is encrypted (workers/codec.ts). `keys` are base64, by id; `keyId` encrypts. */
+  encryption?: { keyId: string; keys: Record<string, string> };
+  /** `uiCodecEndpoint`: what the local dev server's UI decodes through (undefined: none). */
+  codecServer: { port: number; token?: string; uiCodecEndpoint?: string };
+  /** The worker's Prometheus endpoint; port undefined: no metrics. */
+  metrics: { port?: number; host: string };
+  logFormat: 'text' | 'json';
   kafka: { brokers: string[]; clientId: string };
   mysql: { url: string };
   s3: {
@@ -214,7 +302,16 @@ function toConfig(e: Env): Config {
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: e.TEMPORAL_UI_URL.replace(/\/$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      ...temporalSecurity(e),
     },
+    encryption: encryptionKeys(e),
+    codecServer: {
+      port: e.CODEC_SERVER_PORT,
+      token: e.CODEC_SERVER_TOKEN,
+      uiCodecEndpoint: e.TEMPORAL_UI_CODEC_ENDPOINT ?? (e.TEMPORAL_ENCRYPTION_KEY || e.TEMPORAL_ENCRYPTION_KEY_FILE ? `http://127.0.0.1:${e.CODEC_SERVER_PORT}` : undefined),
+    },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    logFormat: e.LOG_FORMAT,
     kafka: { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID },
     mysql: { url: e.MYSQL_URL },
     s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.AWS_REGION, forcePathStyle: e.S3_ENDPOINT !== undefined, credentials },
@@ -242,6 +339,28 @@ function toConfig(e: Env): Config {
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function temporalSecurity(e: Env): Pick<Config['temporal'], 'tls' | 'apiKey'> {
+  const file = (p: string | undefined) => (p === undefined ? undefined : path.resolve(PROJECT_ROOT, p));
+  const tls = { certFile: file(e.TEMPORAL_TLS_CERT), keyFile: file(e.TEMPORAL_TLS_KEY), caFile: file(e.TEMPORAL_TLS_CA), serverName: e.TEMPORAL_TLS_SERVER_NAME };
+  const defined = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
+  const useTls = Object.keys(defined).length > 0 || e.TEMPORAL_API_KEY !== undefined;
+  return { ...(useTls && { tls: defined }), ...(e.TEMPORAL_API_KEY !== undefined && { apiKey: e.TEMPORAL_API_KEY }) };
+}
+
+function encryptionKeys(e: Env): Config['encryption'] {
+  if (e.TEMPORAL_ENCRYPTION_KEY_FILE) {
+    const file = parseKeyFile(path.resolve(PROJECT_ROOT, e.TEMPORAL_ENCRYPTION_KEY_FILE));
+    if (typeof file === 'string') throw new ConfigError([`TEMPORAL_ENCRYPTION_KEY_FILE ${file}`]);
+    return { keyId: file.current, keys: Object.fromEntries(file.keys.map(([id, k]) => [id, k.toString('base64')])) };
+  }
+  const current = e.TEMPORAL_ENCRYPTION_KEY === undefined ? undefined : decodeEncryptionKey(e.TEMPORAL_ENCRYPTION_KEY);
+  if (!current) return undefined;
+  const keyId = e.TEMPORAL_ENCRYPTION_KEY_ID ?? derivedKeyId(current);
+  const old = e.TEMPORAL_ENCRYPTION_KEYS_OLD ? parseOldKeys(e.TEMPORAL_ENCRYPTION_KEYS_OLD) : [];
+  const entries = typeof old === 'string' ? [] : old;
+  return { keyId, keys: Object.fromEntries([[keyId, current.toString('base64')], ...entries.map(([id, k]) => [id, k.toString('base64')])]) };
 }
 
 /** `mysql://user:***@host:3306/db`: a URL fit for logs and error messages. */

@@ -5,8 +5,9 @@
  */
 import { nextInt } from './prng';
 
-export type Sink = 'kafka' | 'rest-proxy';
-export const SINKS: readonly Sink[] = ['kafka', 'rest-proxy'];
+/** kafka: exactly once (transactions); rest-proxy and kinesis: at least once (see activities/emulation.ts). */
+export type Sink = 'kafka' | 'rest-proxy' | 'kinesis';
+export const SINKS: readonly Sink[] = ['kafka', 'rest-proxy', 'kinesis'];
 
 export interface EmulationInput {
   prefix: string;

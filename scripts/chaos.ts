@@ -23,7 +23,6 @@ import { Rng } from '../common/prng';
 import { connectClient } from '../workers/client';
 import { seed } from './db-seed';
 import { runEmulate } from './emulate';
-import { writeOutputs } from './outputs';
 import { runPipeline } from './pipeline';
 import { stackDown, stackUp } from './stack/index';
 import { spawnWorker } from '../test/helpers/data';

@@ -2,24 +2,32 @@
  * `npm run worker`: the long-running pinflow worker. Fails at start-up on bad configuration
  * (exit 2, naming every bad setting); shuts down gracefully on SIGINT/SIGTERM.
  */
-import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../common/config';
+import { describeConnection } from './connection';
+import { installWorkerRuntime, lifecycleLine } from './runtime';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   // SIGINT/SIGTERM make worker.run() resolve after in-flight tasks finish (Temporal's default).
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  // The runtime also carries the JSON logger and the Prometheus endpoint (workers/runtime.ts).
+  installWorkerRuntime(config, ['SIGINT', 'SIGTERM']);
   const w = await createWorker(config);
-  console.log(
-    `pinflow worker polling task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}" at ${config.temporal.address} (UI ${config.temporal.uiUrl})`,
+  const { taskQueue, namespace, uiUrl } = config.temporal;
+  process.stdout.write(
+    lifecycleLine(config, `pinflow worker polling task queue "${taskQueue}" in namespace "${namespace}" at ${describeConnection(config)} (UI ${uiUrl})`, {
+      taskQueue,
+      namespace,
+      encryption: config.encryption ? `AES-256-GCM, key ${config.encryption.keyId}` : 'off',
+      metrics: config.metrics.port !== undefined ? `http://${config.metrics.host}:${config.metrics.port}/metrics` : 'off',
+    }),
   );
   try {
     await w.worker.run();
   } finally {
     await w.close();
   }
-  console.log('pinflow worker stopped');
+  process.stdout.write(lifecycleLine(config, 'pinflow worker stopped'));
 }
 
 main().catch((err) => {

@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT, type Config } from '../common/config';
 import { hasWorkflowPollers } from './client';
+import { dataConverterOf } from './codec';
+import { temporalConnectionOptions } from './connection';
 
 const workflowsPath = require.resolve('../workflows');
 const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
@@ -67,7 +69,7 @@ export interface PinflowWorker {
 }
 
 export async function createWorker(config: Config, opts: { taskQueue?: string; connection?: NativeConnection } = {}): Promise<PinflowWorker> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
   const acts = createActivities(config);
   const worker = await Worker.create({
     connection,
@@ -75,6 +77,8 @@ export async function createWorker(config: Config, opts: { taskQueue?: string; c
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: acts.activities,
+    // Payload encryption when a key is configured (workers/codec.ts); the default converter otherwise.
+    dataConverter: dataConverterOf(config),
     // Two cores here: a handful of concurrent activities saturates them.
     maxConcurrentActivityTaskExecutions: 16,
   });

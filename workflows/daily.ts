@@ -15,6 +15,7 @@ import {
   ApplicationFailure,
   defineQuery,
   executeChild,
+  metricMeter,
   ParentClosePolicy,
   setCurrentDetails,
   setHandler,
@@ -27,6 +28,7 @@ import { dailyWorkflowId, dateProblems, logicalDateOf, type DailyPipelineInput, 
 import { NonRetryable } from '../common/errors';
 import { PipelineDate, PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import type { CleaningResult } from '../common/cleaning';
+import { pipelineMetrics } from '../common/metrics';
 import type { LandingResult } from '../common/landing';
 
 const ScheduledStart = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -119,6 +121,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
       throw err;
     }
     status.stageMs.landing = Date.now() - t0;
+    pipelineMetrics(metricMeter).stageDuration('daily_landing', status.stageMs.landing);
 
     // Stage 2: clean + analytics (one run per prefix at a time: the cleaning workflow's fixed id).
     const cleaningId = `cleaning-${input.prefix}`;
@@ -141,6 +144,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
       throw err;
     }
     status.stageMs.cleaning = Date.now() - t0;
+    pipelineMetrics(metricMeter).stageDuration('daily_cleaning', status.stageMs.cleaning);
 
     const rows = Object.entries(cleaned.tables).map(([n, t]) => `${n} ${t.rows}`).join(', ');
     enter('done', `done: landed ${landed.records} records; ${rows}; 9 analytics outputs`);

@@ -135,7 +135,7 @@ export const temporal: Service = {
         '--log-level', 'warn',
         ...(config.temporal.namespace !== 'default' ? ['--namespace', config.temporal.namespace] : []),
         ...ALL_SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
-        ...(process.env.TEMPORAL_UI_CODEC_ENDPOINT ? ['--ui-codec-endpoint', process.env.TEMPORAL_UI_CODEC_ENDPOINT] : []),
+        ...(config.codecServer.uiCodecEndpoint ? ['--ui-codec-endpoint', config.codecServer.uiCodecEndpoint] : []),
       ];
       spawnDetached('temporal', cli, args);
       await waitFor('Temporal', () => temporalHealthy(config), 90_000, logFile('temporal'));

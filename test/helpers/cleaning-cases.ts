@@ -54,7 +54,7 @@ export const FOLLOWER_CASES: Array<[unknown, number | null]> = [
   [950, 950], // a JSON number
   [null, null],
   ['99999999999999999999', null], // out of BIGINT range
-  ['9223372036854775807', 9223372036854775807], // BIGINT max: the exact (DECIMAL) path
+  ['4611686018427387904', 4611686018427387904], // 19 digits (2^62, exact in JSON): the DECIMAL path
   ['0000000000000000000042.5', 43], // many leading zeros
   ['9223372036854775.8075k', null], // scales past BIGINT max
 ];

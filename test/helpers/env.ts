@@ -10,6 +10,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../common/config';
 import { stackUp } from '../../scripts/stack/index';
+import { dataConverterOf } from '../../workers/codec';
+import { temporalConnectionOptions } from '../../workers/connection';
 import { createWorker } from '../../workers/worker';
 
 let runtimeInstalled = false;
@@ -97,5 +99,7 @@ export async function runWorkflow<R>(
 /** A test environment on the stack's Temporal server (the dev server `ensureStack` started). */
 export async function workflowTestEnv(config: Config = testConfig()): Promise<TestWorkflowEnvironment> {
   const { TestWorkflowEnvironment: Env } = await import('@temporalio/testing');
-  return Env.createFromExistingServer({ address: config.temporal.address, namespace: config.temporal.namespace });
+  const { address, ...connectionOptions } = temporalConnectionOptions(config);
+  // The same TLS / API key and payload codec as connectClient and createWorker, when configured.
+  return Env.createFromExistingServer({ address, namespace: config.temporal.namespace, connectionOptions, client: { dataConverter: dataConverterOf(config) } });
 }
