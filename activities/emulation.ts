@@ -10,8 +10,11 @@ import { guarded, NonRetryable } from '../common/errors';
 import { progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
+import { ensureStreams, putRecordsBatched, type kinesisAdapter } from './kinesis';
+import { DEFAULT_STREAM_SHARDS, streamName } from '../common/streaming';
 import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from './mysql';
 import { postRecords } from './rest-proxy';
+import { pipelineMetrics } from '../common/metrics';
 
 export interface EmitBatchInput {
   /** Identifies the emulation run (the workflow id): transactional id, marker group, headers. */
@@ -44,7 +47,7 @@ function postsOf(plan: BatchPlan, keys: number[], batch: SourceBatch): { posts: 
   return { posts, skipped };
 }
 
-export function emulationActivities(config: Config, mysql: ReturnType<typeof mysqlAdapter>, kafka: ReturnType<typeof kafkaAdapter>) {
+export function emulationActivities(config: Config, mysql: ReturnType<typeof mysqlAdapter>, kafka: ReturnType<typeof kafkaAdapter>, kinesis: ReturnType<typeof kinesisAdapter>) {
   const topics = (prefix: string) => SOURCE_TABLES.map((t) => topicName(prefix, t.topic));
 
   async function readPlan(plan: BatchPlan) {
@@ -69,8 +72,16 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
   }
 
   return {
-    /** Creates `<prefix>.pin|geo|user` and the progress topic if missing. */
-    async ensureEmulationTopics(prefix: string): Promise<string[]> {
+    /**
+     * Creates `<prefix>.pin|geo|user` and the progress topic if missing; for the kinesis sink
+     * the streams `streaming-<prefix>-pin|geo|user` instead (waiting until they are ACTIVE).
+     */
+    async ensureEmulationTopics(prefix: string, sink?: Sink): Promise<string[]> {
+      if (sink === 'kinesis') {
+        const names = SOURCE_TABLES.map((t) => streamName(prefix, t.topic));
+        await kinesis.guard(() => ensureStreams(kinesis.client(), names, DEFAULT_STREAM_SHARDS));
+        return names;
+      }
       return kafka.guard(async () => {
         const admin = await kafka.admin();
         await ensureTopics(admin, [
@@ -81,7 +92,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       });
     },
 
-    /** Sends one planned batch exactly once (kafka sink) or at least once (rest-proxy sink). */
+    /** Sends one planned batch exactly once (kafka sink) or at least once (rest-proxy and kinesis sinks). */
     async emitBatch(input: EmitBatchInput): Promise<BatchResult> {
       const ctx = Context.current();
       const failedAttempts = ctx.info.attempt - 1;
@@ -101,6 +112,30 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
         const group = progressGroup(input.runId, input.lane);
         const outcome = await kafka.guard(() => kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches));
         alreadyCommitted = outcome === 'already-committed';
+      } else if (input.sink === 'kinesis') {
+        // At least once: Kinesis has no transactions or idempotent producer. Each topic's
+        // records go out in PutRecords requests (<= 500 records, <= 5 MiB; refused records
+        // retried alone, with backoff); the heartbeat records how many leading records of
+        // each topic are in, so a retry of this batch sends only the rest. Only requests in
+        // flight when an attempt died (their answer lost) can be put twice.
+        const prior = ctx.info.heartbeatDetails as { seq?: number; put?: Record<string, number> } | undefined;
+        const put: Record<string, number> = prior?.seq === input.seq ? { ...prior.put } : {};
+        t2 = performance.now();
+        await Promise.all(
+          SOURCE_TABLES.map(async (t) => {
+            const entries = posts.map((p) => ({ partitionKey: String(p.key), data: JSON.stringify(batch[t.topic].get(p.key)) }));
+            const from = Math.min(put[t.topic] ?? 0, entries.length);
+            await kinesis.guard(() =>
+              putRecordsBatched(kinesis.client(), streamName(input.prefix, t.topic), entries.slice(from), {
+                signal: ctx.cancellationSignal,
+                onChunk: (done) => {
+                  put[t.topic] = from + done;
+                  ctx.heartbeat({ seq: input.seq, put });
+                },
+              }),
+            );
+          }),
+        );
       } else {
         if (!config.restProxyUrl) throw ApplicationFailure.nonRetryable('REST_PROXY_URL is not set: the rest-proxy sink needs it', NonRetryable.config);
         const base = config.restProxyUrl;
@@ -112,6 +147,9 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       }
       const t3 = performance.now();
       const timings = { readMs: Math.round(t1 - t0), buildMs: Math.round(t2 - t1), sendMs: Math.round(t3 - t2) };
+      const metrics = pipelineMetrics(ctx.metricMeter);
+      metrics.emulated(input.sink, alreadyCommitted ? 0 : posts.length * SOURCE_TABLES.length, skipped);
+      metrics.stageDuration('emulation_batch', t3 - t0);
       return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts, timings };
     },
   };

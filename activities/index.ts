@@ -7,18 +7,21 @@ import { cleaningActivities } from './cleaning';
 import { databricksActivities } from './databricks';
 import { emulationActivities } from './emulation';
 import { kafkaAdapter } from './kafka';
+import { kinesisAdapter } from './kinesis';
 import { landingActivities } from './landing';
 import { mysqlAdapter } from './mysql';
 import { s3Adapter } from './s3';
+import { streamingActivities } from './streaming';
 
 export function createActivities(config: Config) {
   const mysql = mysqlAdapter(config);
   const kafka = kafkaAdapter(config);
   const s3 = s3Adapter(config);
+  const kinesis = kinesisAdapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3), ...databricksActivities(config) },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka, kinesis), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3), ...databricksActivities(config), ...streamingActivities(config, kinesis, s3) },
     async close() {
-      await Promise.allSettled([mysql.close(), kafka.close(), s3.close()]);
+      await Promise.allSettled([mysql.close(), kafka.close(), s3.close(), kinesis.close()]);
     },
   };
 }

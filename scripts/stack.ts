@@ -1,5 +1,5 @@
 /**
- * npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3 ...]
+ * npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3|kinesis ...]
  *
  * The local stack without Docker: installs each part into .cache/ on first use, runs it in
  * the background with its data in .data/, and waits until it is healthy.
@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig } from '../common/config';
 import { stackDown, stackLogs, stackStatus, stackUp } from './stack/index';
 
-const USAGE = 'usage: npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3 ...]';
+const USAGE = 'usage: npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3|kinesis ...]';
 
 async function main(): Promise<number> {
   const [command, ...names] = process.argv.slice(2);

@@ -12,17 +12,17 @@ import { ensureStack, runScript, testConfig, uniqueName } from './helpers/env';
 describe('local stack', () => {
   before(() => ensureStack());
 
-  it('`stack status` reports all four parts healthy', () => {
+  it('`stack status` reports all five parts healthy', () => {
     const res = runScript('stack', ['status']);
     assert.equal(res.code, 0, res.stdout + res.stderr);
-    for (const part of ['temporal', 'kafka', 'mysql', 's3']) assert.match(res.stdout, new RegExp(`^${part}\\s+healthy`, 'm'));
+    for (const part of ['temporal', 'kafka', 'mysql', 's3', 'kinesis']) assert.match(res.stdout, new RegExp(`^${part}\\s+healthy`, 'm'));
   });
 
   it('`stack up` is idempotent: a second run starts nothing new', () => {
-    const before = ['temporal', 'kafka', 'mysql', 's3'].map(readPid);
+    const before = ['temporal', 'kafka', 'mysql', 's3', 'kinesis'].map(readPid);
     const res = runScript('stack', ['up']);
     assert.equal(res.code, 0, res.stderr);
-    assert.deepEqual(['temporal', 'kafka', 'mysql', 's3'].map(readPid), before);
+    assert.deepEqual(['temporal', 'kafka', 'mysql', 's3', 'kinesis'].map(readPid), before);
     assert.doesNotMatch(res.stderr, /install|resolve|build|formatted|initialised/);
   });
 

@@ -126,7 +126,7 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
 
   if (!carried) {
     const source = await setup.describeSource();
-    await setup.ensureEmulationTopics(input.prefix);
+    await setup.ensureEmulationTopics(input.prefix, input.sink);
     if (input.selection.mode === 'random') {
       state.rng = input.selection.seed >>> 0;
       state.keyRange = source.minKey === null || source.maxKey === null ? null : { min: source.minKey, max: source.maxKey };

@@ -4,3 +4,4 @@ export { emulationWorkflow } from './emulation';
 export { landingWorkflow } from './landing';
 export { batchCleaningWorkflow } from './cleaning';
 export { dailyPipelineWorkflow } from './daily';
+export { streamingWorkflow } from './streaming';

@@ -1,0 +1,143 @@
+/**
+ * npm run stream -- start|stop|status [--topic pin|geo|user|all] [--poll-ms N] [--shards N] [--span-ms N]
+ *
+ * Manages the streaming workflows, one per Kinesis stream (workflow id `streaming-<prefix>-<topic>`,
+ * the stream's name). `start` is idempotent: a workflow already running is reported, not
+ * duplicated. `status` prints each shard's checkpoint, lag (MillisBehindLatest) and counts.
+ * `stop` asks each workflow to finish (the batch being written completes) and waits for it.
+ * The workflows run on the pinflow worker (`npm run worker`), which must be running.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Config } from '../common/config';
+import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
+import { STREAM_TOPICS, streamingWorkflowId, validateStreamingInput, type StreamingInput, type StreamingStatus, type StreamTopic } from '../common/streaming';
+import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
+import type { streamingWorkflow } from '../workflows';
+import { stopSignal, streamingStatusQuery } from '../workflows/streaming';
+import { runCli, UsageError } from './cli';
+
+export interface StreamArgs {
+  command: 'start' | 'stop' | 'status';
+  topics: StreamTopic[];
+  prefix: string;
+  options: Omit<StreamingInput, 'prefix' | 'topic'>;
+  /** stop: give up waiting after this long (the stop stays requested). */
+  timeoutMs: number;
+}
+
+export function parseStreamArgs(argv: string[], config: Config): StreamArgs {
+  const [command, ...rest] = argv;
+  if (command !== 'start' && command !== 'stop' && command !== 'status') throw new UsageError(`expected start, stop or status, got ${JSON.stringify(command ?? '')}`);
+  const values = new Set(['--topic', '--prefix', '--poll-ms', '--shards', '--span-ms', '--records-per-read', '--timeout']);
+  const opts = new Map<string, string>();
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (!values.has(a)) throw new UsageError(`unknown option ${a}`);
+    const v = rest[++i];
+    if (v === undefined) throw new UsageError(`${a} needs a value`);
+    opts.set(a, v);
+  }
+  const topic = opts.get('--topic') ?? 'all';
+  if (topic !== 'all' && !STREAM_TOPICS.includes(topic as StreamTopic)) throw new UsageError(`--topic ${JSON.stringify(topic)} must be pin, geo, user or all`);
+  const num = (k: string) => (opts.has(k) ? Number(opts.get(k)) : undefined);
+  const options = { pollIntervalMs: num('--poll-ms'), shardCount: num('--shards'), spanMs: num('--span-ms'), recordsPerRead: num('--records-per-read') };
+  const prefix = opts.get('--prefix') ?? config.prefix;
+  const problems = validateStreamingInput({ prefix, topic: 'pin', ...options });
+  const timeout = num('--timeout') ?? 120;
+  if (!(timeout > 0)) problems.push(`--timeout ${opts.get('--timeout')} must be a number of seconds > 0`);
+  if (problems.length) throw new UsageError(problems.join('\n'));
+  return { command, topics: topic === 'all' ? [...STREAM_TOPICS] : [topic as StreamTopic], prefix, options, timeoutMs: timeout * 1000 };
+}
+
+/** One line per shard: checkpoint, lag, counts. */
+export function formatStatus(s: StreamingStatus): string[] {
+  const t = s.totals;
+  const lines = [
+    `${s.stream} -> ${s.warehouse} ${s.prefix}.${s.table} (${s.state}): ${t.rows.toLocaleString('en')} rows from ${t.records.toLocaleString('en')} records, ${t.deadLetters} dead letters, ${t.noKey} without key, ${t.replayed} replayed, ${t.throttled} throttled, ${s.spans} spans, run ${s.runs}`,
+  ];
+  for (const sh of s.shards) {
+    const lag = sh.millisBehindLatest === null ? 'lag ?' : `lag ${sh.millisBehindLatest.toLocaleString('en')} ms`;
+    const age = sh.lastArrival ? `, last record arrived ${sh.lastArrival}` : '';
+    lines.push(`  ${sh.shardId}${sh.finished ? ' (closed, drained)' : sh.closed ? ' (closed)' : ''}: ${lag}, checkpoint ${sh.checkpoint ?? '(none)'}, ${sh.records} records, ${sh.rows} rows, ${sh.deadLetters} dead letters${age}`);
+  }
+  return lines;
+}
+
+async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export async function runStream(config: Config, args: StreamArgs, log: (s: string) => void = console.log): Promise<Record<string, StreamingStatus | null>> {
+  const client = await connectClient(config);
+  const out: Record<string, StreamingStatus | null> = {};
+  try {
+    for (const topic of args.topics) {
+      const workflowId = streamingWorkflowId(args.prefix, topic);
+      const handle = client.workflow.getHandle<typeof streamingWorkflow>(workflowId);
+      if (args.command === 'start') {
+        try {
+          const started = await client.workflow.start<typeof streamingWorkflow>('streamingWorkflow', {
+            taskQueue: config.temporal.taskQueue,
+            workflowId,
+            args: [{ prefix: args.prefix, topic, ...args.options }],
+            typedSearchAttributes: [
+              { key: PipelinePrefix, value: args.prefix },
+              { key: PipelineStage, value: 'streaming' },
+            ],
+            staticSummary: `stream ${workflowId} -> ${config.warehouse.kind} ${args.prefix}.${topic}_clean_stream`,
+          });
+          log(`started ${workflowId}\n  ${uiLink(config, workflowId, started.firstExecutionRunId)}`);
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          log(`${workflowId} is already running (not started again)\n  ${uiLink(config, workflowId)}`);
+        }
+        out[topic] = null;
+      } else if (args.command === 'status') {
+        if (!(await isRunning(client, workflowId))) {
+          log(`${workflowId}: not running`);
+          out[topic] = null;
+          continue;
+        }
+        const s = await handle.query(streamingStatusQuery);
+        for (const l of formatStatus(s)) log(l);
+        out[topic] = s;
+      } else {
+        if (!(await isRunning(client, workflowId))) {
+          log(`${workflowId}: not running`);
+          out[topic] = null;
+          continue;
+        }
+        await handle.signal(stopSignal);
+        log(`${workflowId}: stop requested, waiting for the batch in progress ...`);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${workflowId} did not stop within ${args.timeoutMs / 1000} s (is a worker running? npm run worker); the stop stays requested`)), args.timeoutMs);
+        });
+        try {
+          const s = (await Promise.race([handle.result(), timeout])) as StreamingStatus;
+          for (const l of formatStatus(s)) log(l);
+          out[topic] = s;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    }
+    if (args.command === 'start' && !(await hasWorkflowPollers(client, config.temporal.taskQueue))) {
+      log(`note: no worker polls "${config.temporal.taskQueue}" yet; the streams are read once one runs: npm run worker`);
+    }
+    return out;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+if (require.main === module) {
+  runCli('stream', 'npm run stream -- start|stop|status [--topic pin|geo|user|all] [--poll-ms N] [--shards N] [--span-ms N] [--timeout S]', async (config, argv) => {
+    await runStream(config, parseStreamArgs(argv, config));
+  });
+}
