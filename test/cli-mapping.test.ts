@@ -15,8 +15,7 @@ import { createS3Client } from '../activities/s3';
 import { PROJECT_ROOT } from '../common/config';
 import { logicalDateOf } from '../common/daily';
 import { temporalCliPath } from '../scripts/stack/services';
-import { createWorker, type PinflowWorker } from '../workers/worker';
-import { ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
+import { backgroundWorker, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 /** The `temporal ...` lines of the README's mapping block, with their tctl/Airflow comment. */
 function readmeCommands(): Array<{ command: string; was: string }> {
@@ -34,8 +33,7 @@ function readmeCommands(): Array<{ command: string; was: string }> {
 
 describe('tctl / Airflow actions -> temporal CLI (README mapping, run for real)', () => {
   let env: TestWorkflowEnvironment;
-  let worker: PinflowWorker;
-  let running: Promise<void>;
+  let worker: { stop: () => Promise<void> } | undefined;
   const prefix = uniqueName('cli');
   const taskQueue = uniqueName('tq-cli');
   // A bucket of its own: the README's commands write outputs at the bucket root.
@@ -51,14 +49,11 @@ describe('tctl / Airflow actions -> temporal CLI (README mapping, run for real)'
     const s3 = createS3Client(config);
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     s3.destroy();
-    worker = await createWorker(config, { connection: env.nativeConnection, taskQueue });
-    running = worker.worker.run();
+    worker = await backgroundWorker(env, config);
   });
   after(async () => {
     await runScriptAsync('schedule', ['delete'], vars);
-    worker?.worker.shutdown();
-    await running;
-    await worker?.close();
+    await worker?.stop();
     await env?.teardown();
   });
 

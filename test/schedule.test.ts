@@ -10,8 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { logicalDateOf } from '../common/daily';
-import { createWorker, type PinflowWorker } from '../workers/worker';
-import { ensureStack, quietRuntime, runScript, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
+import { backgroundWorker, ensureStack, quietRuntime, runScript, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 
@@ -37,8 +36,7 @@ async function completedRuns(client: Client, prefix: string): Promise<Map<string
 
 describe('daily pipeline schedule', () => {
   let env: TestWorkflowEnvironment;
-  let worker: PinflowWorker;
-  let running: Promise<void>;
+  let worker: { stop: () => Promise<void> } | undefined;
   const prefix = uniqueName('daily');
   const taskQueue = uniqueName('tq-daily');
   const vars = { PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: taskQueue };
@@ -48,14 +46,11 @@ describe('daily pipeline schedule', () => {
     quietRuntime();
     await ensureStack();
     env = await workflowTestEnv(config);
-    worker = await createWorker(config, { connection: env.nativeConnection, taskQueue });
-    running = worker.worker.run();
+    worker = await backgroundWorker(env, config);
   });
   after(async () => {
     runScript('schedule', ['delete'], vars);
-    worker?.worker.shutdown();
-    await running;
-    await worker?.close();
+    await worker?.stop();
     await env?.teardown();
   });
 

@@ -13,15 +13,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PROJECT_ROOT } from '../common/config';
 import { logicalDateOf } from '../common/daily';
 import { launchChromium } from '../scripts/chromium';
-import { createWorker, type PinflowWorker } from '../workers/worker';
-import { ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
+import { backgroundWorker, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
 
 const ARTIFACTS = path.join(PROJECT_ROOT, '.data', 'test-artifacts');
 
 describe('Temporal UI shows the schedule and a completed daily run', () => {
   let env: TestWorkflowEnvironment;
-  let worker: PinflowWorker;
-  let running: Promise<void>;
+  let worker: { stop: () => Promise<void> } | undefined;
   let browser: Browser;
   const prefix = uniqueName('ui');
   const taskQueue = uniqueName('tq-ui');
@@ -32,17 +30,14 @@ describe('Temporal UI shows the schedule and a completed daily run', () => {
     quietRuntime();
     await ensureStack();
     env = await workflowTestEnv(config);
-    worker = await createWorker(config, { connection: env.nativeConnection, taskQueue });
-    running = worker.worker.run();
+    worker = await backgroundWorker(env, config);
     browser = await launchChromium();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
   after(async () => {
     await browser?.close();
     await runScriptAsync('schedule', ['delete'], vars);
-    worker?.worker.shutdown();
-    await running;
-    await worker?.close();
+    await worker?.stop();
     await env?.teardown();
   });
 

@@ -103,3 +103,19 @@ export async function workflowTestEnv(config: Config = testConfig()): Promise<Te
   // The same TLS / API key and payload codec as connectClient and createWorker, when configured.
   return Env.createFromExistingServer({ address, namespace: config.temporal.namespace, connectionOptions, client: { dataConverter: dataConverterOf(config) } });
 }
+
+/**
+ * A worker polling `config`'s task queue in this process for the whole test file (for tests
+ * that drive the system through commands or schedules). `stop()` drains it.
+ */
+export async function backgroundWorker(env: TestWorkflowEnvironment, config: Config): Promise<{ stop: () => Promise<void> }> {
+  const w = await createWorker(config, { connection: env.nativeConnection, taskQueue: config.temporal.taskQueue });
+  const running = w.worker.run();
+  return {
+    async stop() {
+      w.worker.shutdown();
+      await running;
+      await w.close();
+    },
+  };
+}
