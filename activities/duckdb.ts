@@ -13,20 +13,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { NonRetryable } from '../common/errors';
 import { cleaningStatements, recordCountsSql, type Statement, type TopicSources } from '../common/sql';
 import { SOURCE_TABLES } from '../common/source-tables';
+import type { TableCounts } from '../common/cleaning';
 
-export interface TopicCounts {
-  /** Records read: each object line, or each element of a line's array. */
-  read: number;
-  /** Rows in the cleaned table (one per key). */
-  rows: number;
-  /** Records replaced by a later record of the same key. */
-  duplicates: number;
-  /** Records left out, by reason. */
-  leftOut: Record<string, number>;
-}
 
 export interface DuckdbRunResult {
-  counts: Record<'pin_clean' | 'geo_clean' | 'user_clean', TopicCounts>;
+  counts: Record<'pin_clean' | 'geo_clean' | 'user_clean', TableCounts>;
   /** Rows per table (cleaned and analytics). */
   rows: Record<string, number>;
   /** Parquet file per table, under the export folder. */
@@ -61,7 +52,7 @@ function materialise(s: Statement): string {
 }
 
 /** A row of recordCountsSql (either engine) as the counts the result reports. */
-export function tableCounts(r: Record<string, unknown>): TopicCounts {
+export function tableCounts(r: Record<string, unknown>): TableCounts {
   const read = Number(r.records_read ?? 0);
   const kept = Number(r.kept ?? 0);
   const notObject = Number(r.not_an_object ?? 0);

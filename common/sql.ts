@@ -17,7 +17,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANALYTICS_OUTPUTS, CLEANED_TABLES, type AnalyticsOutputName, type CleanedTableName } from './analytics';
+import type { CleanedTableName } from './analytics';
+import { ANALYTICS_NAMES, CLEANED_NAMES } from './cleaning';
 import { SOURCE_TABLES, type SourceTable } from './source-tables';
 
 export type Dialect = 'duckdb' | 'spark' | 'databricks';
@@ -171,10 +172,6 @@ export interface Statement {
   sql: string;
 }
 
-export const CLEANED_NAMES = CLEANED_TABLES.map((t) => t.name);
-/** The nine analytics outputs in spec order (files of sql/analytics). */
-export const ANALYTICS_NAMES = ANALYTICS_OUTPUTS.map((o) => o.name);
-export type AnalyticsName = AnalyticsOutputName;
 export type CleanedName = CleanedTableName;
 
 /**

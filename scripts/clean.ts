@@ -9,7 +9,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { validateCleaningInput, type CleaningInput, type CleaningResult } from '../common/cleaning';
 import type { Config } from '../common/config';
 import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
@@ -17,7 +16,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { batchCleaningWorkflow } from '../workflows';
 import { cleaningStatusQuery } from '../workflows/cleaning';
-import { parseOptions, runCli, UsageError } from './cli';
+import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
 import { writeOutputs } from './outputs';
 import { pollEvery, ProgressPrinter } from './progress';
 
@@ -64,24 +63,21 @@ export async function runClean(config: Config, args: CleanArgs, log: (s: string)
   const client = await connectClient(config);
   try {
     const workflowId = cleaningWorkflowId(args.input.prefix);
-    let handle;
-    try {
-      handle = await client.workflow.start<typeof batchCleaningWorkflow>('batchCleaningWorkflow', {
-        taskQueue: config.temporal.taskQueue,
-        workflowId,
-        args: [args.input],
-        typedSearchAttributes: [
-          { key: PipelinePrefix, value: args.input.prefix },
-          { key: PipelineStage, value: 'cleaning' },
-        ],
-        staticSummary: `clean + analytics for ${args.input.prefix} on ${config.warehouse.kind}`,
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new UsageError(`a cleaning run for prefix ${args.input.prefix} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
-      }
-      throw err;
-    }
+    const handle = await startOrRefuse(
+      () =>
+        client.workflow.start<typeof batchCleaningWorkflow>('batchCleaningWorkflow', {
+          taskQueue: config.temporal.taskQueue,
+          workflowId,
+          args: [args.input],
+          typedSearchAttributes: [
+            { key: PipelinePrefix, value: args.input.prefix },
+            { key: PipelineStage, value: 'cleaning' },
+          ],
+          staticSummary: `clean + analytics for ${args.input.prefix} on ${config.warehouse.kind}`,
+        }),
+      workflowId,
+      `a cleaning run for prefix ${args.input.prefix}`,
+    );
     log(`started ${workflowId} on ${config.warehouse.kind}\n  ${uiLink(config, workflowId, handle.firstExecutionRunId)}`);
     if (!args.wait) {
       if (!(await hasWorkflowPollers(client, config.temporal.taskQueue))) log(`note: no worker polls "${config.temporal.taskQueue}" yet; start one with: npm run worker`);

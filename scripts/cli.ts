@@ -1,4 +1,5 @@
 /** The shared shape of pinflow's commands: exit 2 on usage or configuration errors, 1 on failure. */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../common/config';
 
@@ -40,4 +41,19 @@ export function parseOptions(argv: string[], spec: { values: string[]; flags?: s
     } else throw new UsageError(`unknown option ${a}`);
   }
   return opts;
+}
+
+/**
+ * Starts a workflow whose id admits one run at a time; if it is already running, a UsageError
+ * names it and says how to wait or cancel (`what`: e.g. "a landing workflow for prefix X").
+ */
+export async function startOrRefuse<H>(start: () => Promise<H>, workflowId: string, what: string): Promise<H> {
+  try {
+    return await start();
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new UsageError(`${what} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
+    }
+    throw err;
+  }
 }

@@ -6,7 +6,6 @@
  * --until-now (default) lands up to each partition's end as of now and, with --wait, prints
  * the objects' counts; --follow keeps landing until cancelled.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Config } from '../common/config';
 import { validateLandingInput, type LandingInput, type LandingResult } from '../common/landing';
 import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
@@ -14,7 +13,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { landingWorkflow } from '../workflows';
 import { landingStatusQuery } from '../workflows/landing';
-import { parseOptions, runCli, UsageError } from './cli';
+import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
 import { pollEvery, ProgressPrinter } from './progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
@@ -40,24 +39,21 @@ export async function runLand(config: Config, args: { input: LandingInput; wait:
   const client = await connectClient(config);
   try {
     const workflowId = landingWorkflowId(args.input.prefix);
-    let handle;
-    try {
-      handle = await client.workflow.start<typeof landingWorkflow>('landingWorkflow', {
-        taskQueue: config.temporal.taskQueue,
-        workflowId,
-        args: [args.input],
-        typedSearchAttributes: [
-          { key: PipelinePrefix, value: args.input.prefix },
-          { key: PipelineMode, value: args.input.mode },
-        ],
-        staticSummary: `land ${args.input.topicsRegex ? `/${args.input.topicsRegex}/` : `${args.input.prefix}.pin|geo|user`} -> s3://${config.s3.bucket}/${args.input.topicsDir ?? 'topics'} (${args.input.mode})`,
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new UsageError(`a landing workflow for prefix ${args.input.prefix} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
-      }
-      throw err;
-    }
+    const handle = await startOrRefuse(
+      () =>
+        client.workflow.start<typeof landingWorkflow>('landingWorkflow', {
+          taskQueue: config.temporal.taskQueue,
+          workflowId,
+          args: [args.input],
+          typedSearchAttributes: [
+            { key: PipelinePrefix, value: args.input.prefix },
+            { key: PipelineMode, value: args.input.mode },
+          ],
+          staticSummary: `land ${args.input.topicsRegex ? `/${args.input.topicsRegex}/` : `${args.input.prefix}.pin|geo|user`} -> s3://${config.s3.bucket}/${args.input.topicsDir ?? 'topics'} (${args.input.mode})`,
+        }),
+      workflowId,
+      `a landing workflow for prefix ${args.input.prefix}`,
+    );
     log(`started ${workflowId} (${args.input.mode})\n  ${uiLink(config, workflowId, handle.firstExecutionRunId)}`);
     if (!args.wait) {
       if (!(await hasWorkflowPollers(client, config.temporal.taskQueue))) log(`note: no worker polls "${config.temporal.taskQueue}" yet; start one with: npm run worker`);

@@ -13,7 +13,7 @@ import { parquetToJson } from '../activities/duckdb';
 import { createS3Client, downloadToFile, listKeys } from '../activities/s3';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES } from '../common/analytics';
 import type { CleaningResult } from '../common/cleaning';
-import type { Config } from '../common/config';
+import { addressOf, type Config } from '../common/config';
 import { guarded } from '../common/errors';
 import { writeReport } from './report';
 
@@ -35,12 +35,12 @@ export async function writeOutputs(config: Config, result: CleaningResult, dir: 
     ];
     for (const [name, location] of locations) {
       const { bucket, prefix } = parseS3Uri(location);
-      const keys = (await guarded('S3', bucket, () => listKeys(s3, bucket, prefix))).filter((k) => k.endsWith('.parquet')).sort();
+      const keys = (await guarded('S3', addressOf(config, 's3'), () => listKeys(s3, bucket, prefix))).filter((k) => k.endsWith('.parquet')).sort();
       if (keys.length === 0) throw new Error(`${location} holds no Parquet file: was the run's output removed?`);
       const local: string[] = [];
       for (const key of keys) {
         const file = path.join(tmp, name, path.posix.basename(key));
-        await guarded('S3', bucket, () => downloadToFile(s3, bucket, key, file));
+        await guarded('S3', addressOf(config, 's3'), () => downloadToFile(s3, bucket, key, file));
         local.push(file);
       }
       const out = path.join(dir, `${name}.json`);
