@@ -16,7 +16,6 @@ import { guarded } from '../common/errors';
 import {
   deadLetterKey,
   isInternalTopic,
-  landableLine,
   objectKey,
   parseObjectKey,
   partitionPrefix,
@@ -25,6 +24,7 @@ import {
 } from '../common/landing';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from './kafka';
+import { landableLine } from './landable';
 import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from './s3';
 import { pipelineMetrics } from '../common/metrics';
 

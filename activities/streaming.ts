@@ -27,7 +27,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CLEANED_TABLES } from '../common/analytics';
 import type { Config } from '../common/config';
 import { classify, guarded, NonRetryable } from '../common/errors';
-import { landableLine } from '../common/landing';
+import { landableLine } from './landable';
 import { SOURCE_TABLES, type SourceTable } from '../common/source-tables';
 import { cleanedSql, recordsSql, type Dialect } from '../common/sql';
 import {

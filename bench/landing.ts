@@ -13,7 +13,8 @@ import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activit
 import { LANDING_FETCH } from '../activities/landing';
 import { createS3Client } from '../activities/s3';
 import { loadConfig, readEnv } from '../common/config';
-import { landableLine, objectKey, type LandingInput, type LandingResult } from '../common/landing';
+import { landableLine } from '../activities/landable';
+import { objectKey, type LandingInput, type LandingResult } from '../common/landing';
 import { syntheticPost } from '../scripts/db-seed';
 import { stackUp } from '../scripts/stack/index';
 import { connectClient } from '../workers/client';

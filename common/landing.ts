@@ -1,6 +1,6 @@
 /**
  * The landing contract (pipeline-spec.md section 3): object keys in the Confluent S3 sink
- * layout, what makes a record landable, and the workflow's input and state. Pure.
+ * layout, and the workflow's input and state. Pure (workflows import it).
  */
 
 export const DEFAULT_TOPICS_DIR = 'topics';
@@ -30,27 +30,6 @@ export function parseObjectKey(key: string): { topic: string; partition: number;
   const m = KEY.exec(key);
   if (!m || m[1] !== m[3] || m[2] !== m[4]) return null;
   return { topic: m[1]!, partition: Number(m[2]), startOffset: Number(m[5]) };
-}
-
-/**
- * A landable value is a JSON object or a JSON array of objects. Returns the NDJSON line (the
- * raw bytes when they are already one line) or why it is dead-lettered.
- */
-export function landableLine(value: Buffer | null): { line: Buffer } | { reason: string } {
-  if (value === null) return { reason: 'null value (tombstone)' };
-  const text = value.toString('utf8');
-  if (text.trim() === '') return { reason: 'empty value' };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    return { reason: `not JSON: ${(err as Error).message}` };
-  }
-  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const oneLine = () => (/[\r\n]/.test(text) ? Buffer.from(JSON.stringify(parsed)) : value);
-  if (isObject(parsed)) return { line: oneLine() };
-  if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isObject)) return { line: oneLine() };
-  return { reason: Array.isArray(parsed) ? 'JSON array that is empty or holds a non-object' : `JSON ${parsed === null ? 'null' : typeof parsed}, not an object or array of objects` };
 }
 
 export interface PartitionRange {
