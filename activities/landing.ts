@@ -10,18 +10,25 @@
  * so a new run resumes after the last object of each partition.
  */
 import { Context } from '@temporalio/activity';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../common/config';
-import { guarded } from '../common/errors';
+import { guarded, NonRetryable } from '../common/errors';
 import {
+  DEAD_LETTER_DIR,
   deadLetterKey,
   isInternalTopic,
+  landingManifestKey,
   objectKey,
   parseObjectKey,
   partitionPrefix,
   type LandedPartition,
+  type LandingGap,
+  type LandingManifest,
   type PartitionRange,
 } from '../common/landing';
+import { fetchTopicIds } from './kafka-topic-ids';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from './kafka';
 import { landableLine } from './landable';
@@ -35,11 +42,15 @@ export interface LandingPlanInput {
   prefix: string;
   topicsRegex?: string;
   topicsDir: string;
+  /** Plan past offsets that can no longer be landed (reported as gaps) instead of failing. */
+  acceptGaps?: boolean;
 }
 
 export interface LandTopicInput {
   runId: string;
   topic: string;
+  /** Written into every object's metadata, so a later plan notices a recreated topic. */
+  topicId: string | null;
   ranges: Array<{ partition: number; from: number; to: number }>;
   flushSize: number;
   maxObjectBytes: number;
@@ -48,6 +59,14 @@ export interface LandTopicInput {
 
 export interface LandTopicResult {
   partitions: LandedPartition[];
+}
+
+export interface LandingManifestInput {
+  prefix: string;
+  workflowId: string;
+  runId: string;
+  topicsDir: string;
+  partitions: Array<{ topic: string; partition: number; from: number; next: number }>;
 }
 
 const NEWLINE = Buffer.from('\n');
@@ -85,18 +104,32 @@ interface DeadLetter {
 }
 
 export function landingActivities(config: Config, kafka: ReturnType<typeof kafkaAdapter>, s3: ReturnType<typeof s3Adapter>) {
-  /** Where landing resumes in a partition: after the bucket's last object for it. */
-  async function resumeOffset(topicsDir: string, topic: string, partition: number): Promise<number | null> {
+  /** Where landing resumes in a partition (after the bucket's last object for it) and which topic incarnation wrote it. */
+  async function resumePoint(topicsDir: string, topic: string, partition: number): Promise<{ next: number; topicId: string | null } | null> {
     const keys = (await listKeys(s3.client(), s3.bucket, partitionPrefix(topicsDir, topic, partition)))
       .map((k) => ({ k, parsed: parseObjectKey(k) }))
       .filter((x) => x.parsed && x.parsed.topic === topic && x.parsed.partition === partition);
     if (keys.length === 0) return null;
     const last = keys.reduce((a, b) => (b.parsed!.startOffset > a.parsed!.startOffset ? b : a));
     const meta = await headMetadata(s3.client(), s3.bucket, last.k);
-    if (meta['pinflow-next-offset']) return Number(meta['pinflow-next-offset']);
+    const topicId = meta['pinflow-topic-id'] || null;
+    if (meta['pinflow-next-offset']) return { next: Number(meta['pinflow-next-offset']), topicId };
     // Written by the Confluent sink: consecutive offsets, one record a line.
     const lines = (await getText(s3.client(), s3.bucket, last.k)).split('\n').filter((l) => l.trim() !== '').length;
-    return last.parsed!.startOffset + Math.max(1, lines);
+    return { next: last.parsed!.startOffset + Math.max(1, lines), topicId };
+  }
+
+  /** Keys under `prefix` of objects of `topic`/`partition` whose first offset is in [from, next), in offset order. */
+  async function objectsInRange(dir: string, topic: string, partition: number, from: number, next: number): Promise<string[]> {
+    const keys = await listKeys(s3.client(), s3.bucket, partitionPrefix(dir, topic, partition), objectKey(dir, topic, partition, from).replace(/\.json$/, ''));
+    const out: string[] = [];
+    for (const k of keys) {
+      const p = parseObjectKey(k);
+      if (!p || p.topic !== topic || p.partition !== partition) continue;
+      if (p.startOffset >= next) break;
+      if (p.startOffset >= from) out.push(k);
+    }
+    return out;
   }
 
   return {
@@ -112,18 +145,38 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         const wanted = SOURCE_TABLES.map((t) => topicName(input.prefix, t.topic));
         return wanted.filter((t) => all.includes(t));
       });
+      const ids = new Map((await kafka.guard(() => fetchTopicIds(kafka.kafka(), topics))).map((t) => [t.topic, t.topicId]));
       const ranges: PartitionRange[] = [];
+      const gaps: LandingGap[] = [];
       for (const topic of topics) {
+        const topicId = ids.get(topic) ?? null;
         const offsets = await kafka.guard(() => admin.fetchTopicOffsets(topic));
         for (const o of offsets.sort((a, b) => a.partition - b.partition)) {
           const low = Number(o.low);
           const high = Number(o.high);
-          const resumed = await guarded('S3', s3.address, () => resumeOffset(input.topicsDir, topic, o.partition));
-          // Records the log no longer holds (retention) cannot be landed: start at its start.
-          const from = Math.max(resumed ?? low, low);
-          ranges.push({ topic, partition: o.partition, from, to: Math.max(from, high) });
+          const resumed = await guarded('S3', s3.address, () => resumePoint(input.topicsDir, topic, o.partition));
+          const where = `topic ${topic} partition ${o.partition}`;
+          let from = resumed?.next ?? low;
+          let gap: LandingGap | undefined;
+          if (resumed && ((resumed.topicId && topicId && resumed.topicId !== topicId) || resumed.next > high)) {
+            // Offsets restarted: landing [low, next) again would overwrite the old topic's objects.
+            const why = resumed.topicId && topicId && resumed.topicId !== topicId ? `its topic id is ${topicId}, the bucket's objects were written from topic id ${resumed.topicId}` : `its end offset ${high} is below the bucket's next offset ${resumed.next}`;
+            gap = { topic, partition: o.partition, kind: 'recreated', from: low, to: Math.min(resumed.next, Math.max(low, high)), detail: `${where} was recreated (${why}); offsets ${low} to ${resumed.next - 1} of the new topic are not landed, so no object of the old topic is overwritten` };
+            from = Math.max(resumed.next, low);
+          } else if (resumed && resumed.next < low) {
+            gap = { topic, partition: o.partition, kind: 'expired', from: resumed.next, to: low, detail: `${where}: offsets ${resumed.next} to ${low - 1} expired (retention) before they were landed; the log now starts at ${low}` };
+            from = low;
+          }
+          if (gap) gaps.push(gap);
+          ranges.push({ topic, partition: o.partition, from, to: Math.max(from, high), topicId, ...(gap ? { gap } : {}) });
         }
         Context.current().heartbeat();
+      }
+      if (gaps.length && !input.acceptGaps) {
+        throw ApplicationFailure.nonRetryable(
+          `landing cannot continue without losing data: ${gaps.map((g) => g.detail).join('; ')}. Land on past the gap with --accept-gaps (acceptGaps: true), or move the objects away`,
+          NonRetryable.dataGap,
+        );
       }
       return ranges;
     },
@@ -136,6 +189,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       const ctx = Context.current();
       const started = performance.now();
       const resumed = (ctx.info.heartbeatDetails as { done?: LandedPartition[] } | undefined) ?? {};
+      const topicIdMeta: Record<string, string> = input.topicId ? { 'pinflow-topic-id': input.topicId } : {};
       const state = new Map<number, Writer>();
       for (const r of input.ranges) {
         const prior = resumed.done?.find((d) => d.partition === r.partition && d.next <= r.to && d.next >= r.from);
@@ -148,8 +202,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             next,
             records: prior?.records ?? 0,
             deadLetters: prior?.deadLetters ?? 0,
-            objects: prior?.objects ?? [],
-            deadLetterObjects: prior?.deadLetterObjects ?? [],
+            objects: prior?.objects ?? 0,
+            deadLetterObjects: prior?.deadLetterObjects ?? 0,
           },
           to: r.to,
           position: next,
@@ -161,7 +215,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           lock: Promise.resolve(),
         });
       }
-      const summary = (): LandTopicResult => ({ partitions: [...state.values()].map((w) => ({ ...w.landed, objects: [...w.landed.objects], deadLetterObjects: [...w.landed.deadLetterObjects] })) });
+      const summary = (): LandTopicResult => ({ partitions: [...state.values()].map((w) => ({ ...w.landed })) });
       const beat = () => ctx.heartbeat({ done: summary().partitions });
       const complete = (w: Writer) => w.landed.next >= w.to && w.start === null;
 
@@ -175,17 +229,18 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           'pinflow-next-offset': String(w.lastRecord + 1),
           'pinflow-records': String(w.buffer.length),
           'pinflow-dead-letters': String(w.dead.length),
+          ...topicIdMeta,
         };
         const dead = w.dead;
         const lines = w.buffer;
         if (dead.length) {
           const dlKey = deadLetterKey(input.topic, w.landed.partition, start);
           await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, dlKey, dead.map((d) => JSON.stringify(d)).join('\n') + '\n', meta));
-          w.landed.deadLetterObjects.push(dlKey);
+          w.landed.deadLetterObjects += 1;
         }
         const key = objectKey(input.topicsDir, input.topic, w.landed.partition, start);
         await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, ndjson(lines), meta));
-        w.landed.objects.push(key);
+        w.landed.objects += 1;
         w.landed.records += lines.length;
         w.landed.deadLetters += dead.length;
         pipelineMetrics(ctx.metricMeter).landed(input.topic, lines.length, dead.length);
@@ -302,6 +357,25 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       }
       pipelineMetrics(ctx.metricMeter).stageDuration('landing_topic', performance.now() - started);
       return summary();
+    },
+
+    /**
+     * Writes the run's manifest (every object it wrote, per partition) to S3 and returns its
+     * key: the objects of a range are those whose first offset is in [from, next), found by
+     * listing, so no list ever travels through the workflow. Rewriting it is harmless.
+     */
+    async writeLandingManifest(input: LandingManifestInput): Promise<string> {
+      const ctx = Context.current();
+      const manifest: LandingManifest = { prefix: input.prefix, workflowId: input.workflowId, runId: input.runId, topicsDir: input.topicsDir, partitions: [] };
+      for (const p of input.partitions) {
+        const objects = await guarded('S3', s3.address, () => objectsInRange(input.topicsDir, p.topic, p.partition, p.from, p.next));
+        const deadLetterObjects = await guarded('S3', s3.address, () => objectsInRange(DEAD_LETTER_DIR, p.topic, p.partition, p.from, p.next));
+        manifest.partitions.push({ ...p, objects, deadLetterObjects });
+        ctx.heartbeat();
+      }
+      const key = landingManifestKey(input.prefix, input.workflowId, input.runId);
+      await guarded('S3', s3.address, () => s3.client().send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: JSON.stringify(manifest), ContentType: 'application/json' })));
+      return key;
     },
   };
 }

@@ -67,12 +67,12 @@ export async function putObjectOnce(
   );
 }
 
-/** Every key under `prefix`, in key order (ListObjectsV2, page by page). */
-export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+/** Every key under `prefix` (after `startAfter`, when given), in key order (ListObjectsV2, page by page). */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string, startAfter?: string): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, StartAfter: token ? undefined : startAfter }));
     for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

@@ -18,6 +18,8 @@ export const NonRetryable = {
   auth: 'PinflowAuthError',
   badInput: 'PinflowBadInput',
   conflict: 'PinflowConflict',
+  /** Offsets that can no longer be landed (retention, recreated topic): never retried. */
+  dataGap: 'PinflowDataGap',
 } as const;
 
 interface ErrorLike {

@@ -39,8 +39,28 @@ export interface PartitionRange {
   from: number;
   /** Land up to, not including, this offset (the high watermark when the range was planned). */
   to: number;
+  /** The topic's id (KIP-516) when the range was planned; null on brokers without topic ids. */
+  topicId: string | null;
+  /** Set when the bucket and the log disagree (only planned when the run accepts gaps). */
+  gap?: LandingGap;
 }
 
+/**
+ * Offsets that can no longer be landed: `expired`, records deleted by retention before they
+ * were landed ([from, to) is what was lost); `recreated`, the topic was deleted and created
+ * again, so its offsets restarted below what the bucket holds ([from, to) of the new topic
+ * overlap objects of the old one and are not landed: pinflow never overwrites an object).
+ */
+export interface LandingGap {
+  topic: string;
+  partition: number;
+  kind: 'expired' | 'recreated';
+  from: number;
+  to: number;
+  detail: string;
+}
+
+/** Counts only: a partition's objects are listed in the run's manifest object, never in payloads. */
 export interface LandedPartition {
   topic: string;
   partition: number;
@@ -49,8 +69,8 @@ export interface LandedPartition {
   next: number;
   records: number;
   deadLetters: number;
-  objects: string[];
-  deadLetterObjects: string[];
+  objects: number;
+  deadLetterObjects: number;
 }
 
 export interface LandingInput {
@@ -65,6 +85,12 @@ export interface LandingInput {
   pollIntervalMs?: number;
   /** follow: rounds per run before continue-as-new (default 100). */
   roundsPerRun?: number;
+  /**
+   * Land on past offsets that can no longer be landed (expired by retention, or a recreated
+   * topic), reporting each gap in the result, the status query and the metrics. Default: such
+   * a partition fails the run, naming topic, partition and offsets.
+   */
+  acceptGaps?: boolean;
 }
 
 export interface PartitionStatus {
@@ -84,14 +110,32 @@ export interface LandingStatus {
   records: number;
   deadLetters: number;
   objects: number;
+  deadLetterObjects: number;
   partitions: PartitionStatus[];
+  /** Offsets that could not be landed (runs with acceptGaps only), first seen first. */
+  gaps: LandingGap[];
   done: boolean;
 }
 
 export interface LandingResult extends LandingStatus {
-  /** untilNow: every object written by this run (keys), data and dead-letter. */
-  objectKeys: string[];
-  deadLetterKeys: string[];
+  /**
+   * untilNow: the S3 key of this run's manifest, a JSON object listing every object written
+   * (data and dead-letter) per partition; null when the run wrote nothing.
+   */
+  manifestKey: string | null;
+}
+
+/** The manifest object of one landing run: `manifests/<prefix>/landing/<workflowId>/<runId>.json`. */
+export function landingManifestKey(prefix: string, workflowId: string, runId: string): string {
+  return `manifests/${prefix}/landing/${workflowId}/${runId}.json`;
+}
+
+export interface LandingManifest {
+  prefix: string;
+  workflowId: string;
+  runId: string;
+  topicsDir: string;
+  partitions: Array<{ topic: string; partition: number; from: number; next: number; objects: string[]; deadLetterObjects: string[] }>;
 }
 
 export function validateLandingInput(input: LandingInput): string[] {

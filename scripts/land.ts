@@ -1,10 +1,12 @@
 /**
- * npm run land -- [--until-now | --follow] [--wait] [--topics-regex R] [--flush-size N] [--max-object-bytes N]
+ * npm run land -- [--until-now | --follow] [--wait] [--topics-regex R] [--flush-size N] [--max-object-bytes N] [--accept-gaps]
  *
  * Starts landingWorkflow for PIPELINE_PREFIX (workflow id `landing-<prefix>`: one lander per
  * prefix at a time, so two never write the same objects with different boundaries).
  * --until-now (default) lands up to each partition's end as of now and, with --wait, prints
- * the objects' counts; --follow keeps landing until cancelled.
+ * the objects' counts and the manifest listing them; --follow keeps landing until cancelled.
+ * A partition whose unlanded records expired, or whose topic was recreated, fails the run
+ * naming the offsets; --accept-gaps lands on past them and reports each gap.
  */
 import type { Config } from '../common/config';
 import { validateLandingInput, type LandingInput, type LandingResult } from '../common/landing';
@@ -17,7 +19,7 @@ import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
 import { pollEvery, ProgressPrinter } from './progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
-  const opts = parseOptions(argv, { values: ['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir'], flags: ['--until-now', '--follow', '--wait'] });
+  const opts = parseOptions(argv, { values: ['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir'], flags: ['--until-now', '--follow', '--wait', '--accept-gaps'] });
   if (opts.has('--follow') && opts.has('--until-now')) throw new UsageError('give --follow or --until-now, not both');
   const num = (k: string) => (opts.has(k) ? Number(opts.get(k)) : undefined);
   const input: LandingInput = {
@@ -27,6 +29,7 @@ export function parseLandArgs(argv: string[], config: Config): { input: LandingI
     flushSize: num('--flush-size'),
     maxObjectBytes: num('--max-object-bytes'),
     topicsDir: opts.get('--topics-dir'),
+    ...(opts.has('--accept-gaps') ? { acceptGaps: true } : {}),
   };
   const problems = validateLandingInput(input);
   if (problems.length) throw new UsageError(problems.join('\n'));
@@ -72,7 +75,9 @@ export async function runLand(config: Config, args: { input: LandingInput; wait:
     try {
       const result = await withWorker(config, client, handle, () => handle.result(), log);
       for (const p of result.partitions) log(`  ${p.topic} partition ${p.partition}: landed to offset ${p.landedOffset} (lag ${p.lag}), ${p.records} records, ${p.deadLetters} dead letters, ${p.objects} objects`);
-      log(`done: ${result.records} records in ${result.objectKeys.length} objects, ${result.deadLetters} dead letters in ${result.deadLetterKeys.length} objects`);
+      for (const g of result.gaps) log(`  gap (${g.kind}): ${g.detail}`);
+      log(`done: ${result.records} records in ${result.objects} objects, ${result.deadLetters} dead letters in ${result.deadLetterObjects} objects${result.gaps.length ? `, ${result.gaps.length} gap(s)` : ''}`);
+      if (result.manifestKey) log(`  manifest: s3://${config.s3.bucket}/${result.manifestKey}`);
       return { workflowId, result };
     } finally {
       await poll.stop();

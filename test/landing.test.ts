@@ -12,7 +12,7 @@ import { createWorker } from '../workers/worker';
 import { landingStatusQuery } from '../workflows/landing';
 import { rootMessage, testDatabase, TOPICS } from './helpers/data';
 import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
-import { assertLandedExactlyOnce, produceRecords, readLanded } from './helpers/landing';
+import { assertLandedExactlyOnce, produceRecords, readLanded, readManifest } from './helpers/landing';
 
 describe('landing', () => {
   let env: TestWorkflowEnvironment;
@@ -59,10 +59,11 @@ describe('landing', () => {
     await produceRecords(kafka, [topic], 2500, { partitions: 1, txnSize: 700 });
     const result = await land({ prefix, mode: 'untilNow', flushSize: 1000 });
     assert.equal(result.records, 2500);
-    assert.equal(result.objectKeys.length, 3);
+    assert.equal(result.objects, 3);
     const { objects } = await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, [topic], 2500);
     assert.deepEqual(objects.map((o) => o.lines.length), [1000, 1000, 500]);
-    assert.deepEqual(result.objectKeys.sort(), objects.map((o) => o.key).sort());
+    const manifest = await readManifest(s3, config.s3.bucket, result.manifestKey);
+    assert.deepEqual(manifest.objects.sort(), objects.map((o) => o.key).sort());
     const prefix2 = uniqueName('land-bytes');
     await produceRecords(kafka, [`${prefix2}.geo`], 300, { partitions: 1, valueBytes: 1000 });
     const bytes = await land({ prefix: prefix2, mode: 'untilNow', maxObjectBytes: 100 * 1024 });
@@ -99,15 +100,17 @@ describe('landing', () => {
     assert.equal(result.deadLetters, 7);
     const [obj] = await readLanded(s3, config.s3.bucket, 'topics', [topic]);
     assert.deepEqual(obj!.lines, ['{"ind":1}', '[{"ind":2}]', '{"ind":3}', '{"ind":4,"emoji":"😀"}']);
-    assert.equal(result.deadLetterKeys.length, 1);
-    const dead = (await getText(s3, config.s3.bucket, result.deadLetterKeys[0]!)).trim().split('\n').map((l) => JSON.parse(l));
+    const { deadLetterObjects } = await readManifest(s3, config.s3.bucket, result.manifestKey);
+    assert.equal(result.deadLetterObjects, 1);
+    assert.equal(deadLetterObjects.length, 1);
+    const dead = (await getText(s3, config.s3.bucket, deadLetterObjects[0]!)).trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(dead.map((d) => d.offset), ['2', '3', '4', '5', '6', '7', '9']);
     assert.deepEqual(dead.map((d) => (d.value === null ? null : Buffer.from(d.value, 'base64').toString())), ['not json', '', null, '42', '[]', '[1,2]', '"text"']);
     assert.match(dead[0].reason, /^not JSON/);
     assert.equal(dead[1].reason, 'empty value');
     assert.equal(dead[2].reason, 'null value (tombstone)');
     assert.ok(dead.every((d) => d.topic === topic && d.partition === 0));
-    assert.equal(result.deadLetterKeys[0], `dead-letter/${topic}/partition=0/${topic}+0+0000000000.json`);
+    assert.equal(deadLetterObjects[0], `dead-letter/${topic}/partition=0/${topic}+0+0000000000.json`);
   });
 
   it('an empty topic completes with zero', async () => {
@@ -118,7 +121,8 @@ describe('landing', () => {
     await admin.disconnect();
     const result = await land({ prefix, mode: 'untilNow' });
     assert.equal(result.records, 0);
-    assert.equal(result.objectKeys.length, 0);
+    assert.equal(result.objects, 0);
+    assert.equal(result.manifestKey, null);
     assert.equal(result.partitions.length, 3);
     assert.deepEqual(await listKeys(s3, config.s3.bucket, `topics/${prefix}.pin/`), []);
   });

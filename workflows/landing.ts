@@ -3,7 +3,8 @@
  *
  * A round plans offset ranges per partition (from = after the bucket's last object, to = the
  * high watermark now) and lands each topic's ranges in one heartbeating activity. `untilNow`
- * runs one round and returns the objects it wrote; `follow` repeats rounds (waiting when
+ * runs one round and returns counts and the key of a manifest object listing what it wrote
+ * (payloads stay small whatever the run's size); `follow` repeats rounds (waiting when
  * nothing is new) and continues as new every `roundsPerRun` rounds. Object boundaries depend
  * only on the ranges recorded in this history, so a retried or crashed round rewrites the same
  * objects.
@@ -16,6 +17,7 @@ import {
   defineQuery,
   proxyActivities,
   setCurrentDetails,
+  metricMeter,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -28,6 +30,7 @@ import {
   DEFAULT_MAX_OBJECT_BYTES,
   DEFAULT_TOPICS_DIR,
   validateLandingInput,
+  type LandingGap,
   type LandingInput,
   type LandingResult,
   type LandingStatus,
@@ -53,6 +56,9 @@ const lander = proxyActivities<Activities>({
 
 export const landingStatusQuery = defineQuery<LandingStatus>('status');
 
+/** Gaps kept in the status (the oldest dropped first), so a long follow run's state stays small. */
+const MAX_GAPS_KEPT = 100;
+
 export interface LandingCarry {
   status: LandingStatus;
 }
@@ -68,10 +74,29 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
   const topicsDir = input.topicsDir ?? DEFAULT_TOPICS_DIR;
   const flushSize = input.flushSize ?? DEFAULT_FLUSH_SIZE;
   const maxObjectBytes = input.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
-  const status: LandingStatus = carry?.status ?? { mode: input.mode, rounds: 0, records: 0, deadLetters: 0, objects: 0, partitions: [], done: false };
-  const objectKeys: string[] = [];
-  const deadLetterKeys: string[] = [];
+  const status: LandingStatus = {
+    mode: input.mode,
+    rounds: 0,
+    records: 0,
+    deadLetters: 0,
+    objects: 0,
+    partitions: [],
+    done: false,
+    ...carry?.status,
+    deadLetterObjects: carry?.status.deadLetterObjects ?? 0,
+    gaps: carry?.status.gaps ?? [],
+  };
+  /** untilNow: what this run landed per partition, for its manifest. */
+  const landedRanges: Array<{ topic: string; partition: number; from: number; next: number }> = [];
   setHandler(landingStatusQuery, () => status);
+
+  /** A gap is reported once, however many rounds see it (a recreated topic's stays until the topic passes it). */
+  const noteGap = (g: LandingGap) => {
+    if (status.gaps.some((x) => x.topic === g.topic && x.partition === g.partition && x.kind === g.kind && x.from === g.from)) return;
+    if (status.gaps.length >= MAX_GAPS_KEPT) status.gaps.shift();
+    status.gaps.push(g);
+    metricMeter.createCounter('pinflow_landing_gap_offsets', 'offsets', 'Offsets that could not be landed (retention, recreated topic)').add(Math.max(0, g.to - g.from), { topic: g.topic, kind: g.kind });
+  };
 
   const partitionStatus = (topic: string, partition: number): PartitionStatus => {
     let s = status.partitions.find((p) => p.topic === topic && p.partition === partition);
@@ -84,8 +109,9 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
 
   /** One round: plan ranges, land every topic in parallel. Returns how many records it landed. */
   async function round(): Promise<number> {
-    const ranges: PartitionRange[] = await planner.landingPlan({ prefix: input.prefix, topicsRegex: input.topicsRegex, topicsDir });
+    const ranges: PartitionRange[] = await planner.landingPlan({ prefix: input.prefix, topicsRegex: input.topicsRegex, topicsDir, acceptGaps: input.acceptGaps });
     for (const r of ranges) {
+      if (r.gap) noteGap(r.gap);
       const s = partitionStatus(r.topic, r.partition);
       s.landedOffset = r.from;
       s.endOffset = r.to;
@@ -99,6 +125,7 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
         lander.landTopic({
           runId: workflowRunKey(),
           topic,
+          topicId: rs[0]!.topicId,
           ranges: rs.map((r) => ({ partition: r.partition, from: r.from, to: r.to })),
           flushSize,
           maxObjectBytes,
@@ -114,15 +141,13 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
         s.lag = Math.max(0, s.endOffset - p.next);
         s.records += p.records;
         s.deadLetters += p.deadLetters;
-        s.objects += p.objects.length;
+        s.objects += p.objects;
         status.records += p.records;
         status.deadLetters += p.deadLetters;
-        status.objects += p.objects.length;
+        status.objects += p.objects;
+        status.deadLetterObjects += p.deadLetterObjects;
         landed += p.records + p.deadLetters;
-        if (input.mode === 'untilNow') {
-          objectKeys.push(...p.objects);
-          deadLetterKeys.push(...p.deadLetterObjects);
-        }
+        if (input.mode === 'untilNow' && p.objects + p.deadLetterObjects > 0) landedRanges.push({ topic: p.topic, partition: p.partition, from: p.from, next: p.next });
       }
     }
     status.rounds += 1;
@@ -131,9 +156,11 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
 
   if (input.mode === 'untilNow') {
     await round();
+    const info = workflowInfo();
+    const manifestKey = landedRanges.length ? await planner.writeLandingManifest({ prefix: input.prefix, workflowId: info.workflowId, runId: info.runId, topicsDir, partitions: landedRanges }) : null;
     status.done = true;
-    setCurrentDetails(`done: ${status.records} records in ${status.objects} objects, ${status.deadLetters} dead letters`);
-    return { ...status, objectKeys, deadLetterKeys };
+    setCurrentDetails(`done: ${status.records} records in ${status.objects} objects, ${status.deadLetters} dead letters${status.gaps.length ? `, ${status.gaps.length} gap(s)` : ''}`);
+    return { ...status, manifestKey };
   }
 
   const roundsPerRun = input.roundsPerRun ?? 100;

@@ -4,7 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import { ensureTopics, javaCompatiblePartitioner } from '../../activities/kafka';
 import { getText, headMetadata, listKeys } from '../../activities/s3';
-import { parseObjectKey } from '../../common/landing';
+import { parseObjectKey, type LandingManifest } from '../../common/landing';
 import { consumeTopics, type ConsumedRecord } from './data';
 import { uniqueName } from './env';
 
@@ -86,4 +86,11 @@ export async function assertLandedExactlyOnce(
   const missing = records.filter((r) => !landed.has(`${r.topic}/${r.partition}/${r.offset}`) && !opts.deadOffsets?.has(`${r.topic}/${r.partition}/${r.offset}`));
   assert.equal(missing.length, 0, `${missing.length} records not landed, e.g. ${missing.slice(0, 3).map((r) => `${r.topic}/${r.partition}/${r.offset}`)}`);
   return { records, objects };
+}
+
+/** A landing run's manifest (the objects it wrote), read back from the bucket. */
+export async function readManifest(s3: S3Client, bucket: string, key: string | null): Promise<{ objects: string[]; deadLetterObjects: string[]; manifest: LandingManifest | null }> {
+  if (key === null) return { objects: [], deadLetterObjects: [], manifest: null };
+  const manifest = JSON.parse(await getText(s3, bucket, key)) as LandingManifest;
+  return { manifest, objects: manifest.partitions.flatMap((p) => p.objects), deadLetterObjects: manifest.partitions.flatMap((p) => p.deadLetterObjects) };
 }
