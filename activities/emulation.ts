@@ -17,8 +17,10 @@ import { postRecords } from './rest-proxy';
 import { pipelineMetrics } from '../common/metrics';
 
 export interface EmitBatchInput {
-  /** Identifies the emulation run (the workflow id): transactional id, marker group, headers. */
+  /** The emulation's workflow id (the records' `pinflow-run` header). */
   runId: string;
+  /** The execution chain's key: names the lanes' transactional ids and progress markers. */
+  runKey: string;
   prefix: string;
   sink: Sink;
   /** Batch number of the run (for logs and heartbeats). */
@@ -30,6 +32,9 @@ export interface EmitBatchInput {
 }
 
 export const TOPIC_PARTITIONS = 3;
+
+/** How often a batch heartbeats while its Kafka transaction is in flight. */
+const SEND_HEARTBEAT_MS = 2_000;
 
 interface Post {
   seq: number;
@@ -108,10 +113,23 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       if (input.sink === 'kafka') {
         const batches = kafkaBatches(input.prefix, input.runId, posts, batch);
         t2 = performance.now();
-        const txnId = transactionalId(input.runId, input.lane);
-        const group = progressGroup(input.runId, input.lane);
-        const outcome = await kafka.guard(() => kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches));
-        alreadyCommitted = outcome === 'already-committed';
+        const txnId = transactionalId(input.runKey, input.lane);
+        const group = progressGroup(input.runKey, input.lane);
+        // Heartbeat while the transaction runs, with the chunks sent so far: a send slower than
+        // the heartbeat timeout must not look like a dead worker (its retry would fence it).
+        let chunks = 0;
+        const ticker = setInterval(() => ctx.heartbeat({ stage: 'send', seq: input.seq, chunks }), SEND_HEARTBEAT_MS);
+        try {
+          const outcome = await kafka.guard(() =>
+            kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches, () => {
+              chunks += 1;
+              ctx.heartbeat({ stage: 'send', seq: input.seq, chunks });
+            }),
+          );
+          alreadyCommitted = outcome === 'already-committed';
+        } finally {
+          clearInterval(ticker);
+        }
       } else if (input.sink === 'kinesis') {
         // At least once: Kinesis has no transactions or idempotent producer. Each topic's
         // records go out in PutRecords requests (<= 500 records, <= 5 MiB; refused records

@@ -6,16 +6,19 @@ import type { Config } from '../common/config';
 import { cleaningActivities } from './cleaning';
 import { databricksActivities } from './databricks';
 import { emulationActivities } from './emulation';
-import { kafkaAdapter } from './kafka';
+import { kafkaAdapter, type KafkaDeps } from './kafka';
 import { kinesisAdapter } from './kinesis';
 import { landingActivities } from './landing';
 import { mysqlAdapter } from './mysql';
 import { s3Adapter } from './s3';
 import { streamingActivities } from './streaming';
 
-export function createActivities(config: Config) {
+/** Replacements for the adapters' clients (tests inject faults through them); none in production. */
+export type ActivityDeps = KafkaDeps;
+
+export function createActivities(config: Config, deps: ActivityDeps = {}) {
   const mysql = mysqlAdapter(config);
-  const kafka = kafkaAdapter(config);
+  const kafka = kafkaAdapter(config, deps);
   const s3 = s3Adapter(config);
   const kinesis = kinesisAdapter(config);
   return {

@@ -95,7 +95,7 @@ export class TransactionalSender {
    * producer's InitProducerId completes (or aborts) any transaction an earlier attempt left
    * behind, so the offset read then is settled.
    */
-  async sendOnce(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[]): Promise<'sent' | 'already-committed'> {
+  async sendOnce(transactionalId: string, groupId: string, markerTopic: string, seq: number, batches: TopicBatch[], onChunk: () => void = () => {}): Promise<'sent' | 'already-committed'> {
     const { producer, committedByUs } = await this.acquire(transactionalId);
     try {
       // A producer that committed batch seq-1 itself knows the marker without asking: any
@@ -115,7 +115,10 @@ export class TransactionalSender {
       }
       const txn = await producer.transaction();
       try {
-        for (const chunk of chunksBySize(batches, MAX_REQUEST_BYTES)) await txn.sendBatch({ topicMessages: chunk, acks: -1 });
+        for (const chunk of chunksBySize(batches, MAX_REQUEST_BYTES)) {
+          await txn.sendBatch({ topicMessages: chunk, acks: -1 });
+          onChunk();
+        }
         await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: markerTopic, partitions: [{ partition: 0, offset: String(seq + 1) }] }] });
         await txn.commit();
       } catch (err) {
@@ -167,10 +170,15 @@ export class TransactionalSender {
   }
 }
 
-export function kafkaAdapter(config: Config) {
+export interface KafkaDeps {
+  /** The kafkajs client to use instead of one built from the config (tests wrap it to inject faults). */
+  createKafka?: (config: Config) => Kafka;
+}
+
+export function kafkaAdapter(config: Config, deps: KafkaDeps = {}) {
   const address = addressOf(config, 'kafka');
   let kafka: Kafka | undefined;
-  const getKafka = () => (kafka ??= createKafka(config));
+  const getKafka = () => (kafka ??= (deps.createKafka ?? createKafka)(config));
   let admin: Promise<Admin> | undefined;
   const getAdmin = () =>
     (admin ??= (async () => {

@@ -79,6 +79,12 @@ export interface EmulationProgress {
 /** State carried across continue-as-new. */
 export interface EmulationState {
   progress: EmulationProgress;
+  /**
+   * Names this execution chain's transactional ids and progress markers: the workflow id and
+   * its first run id, so a later execution that reuses the workflow id never sees this one's
+   * markers. Absent in state carried by runs that keyed them by the workflow id alone.
+   */
+  runKey?: string;
   /** PRNG state of the random selection. */
   rng: number;
   /** Last key sent by a range plan. */
@@ -159,7 +165,7 @@ export function pacingDelayMs(rate: number | 'max', windowStartMs: number, windo
 /** Topic of the transactional progress marker that makes retried batches idempotent. */
 export const progressTopic = (prefix: string) => `${prefix}.emulation-progress`;
 /** Consumer group whose committed offset on the progress topic = batches committed by a lane. */
-export const progressGroup = (workflowId: string, lane: number) => `pinflow-emulation-progress.${workflowId}.lane${lane}`;
+export const progressGroup = (runKey: string, lane: number) => `pinflow-emulation-progress.${runKey}.lane${lane}`;
 /** Transactional id of a lane: a new producer with it fences whatever an earlier attempt left open. */
-export const transactionalId = (workflowId: string, lane: number) => `pinflow-emulation.${workflowId}.lane${lane}`;
+export const transactionalId = (runKey: string, lane: number) => `pinflow-emulation.${runKey}.lane${lane}`;
 export const DEFAULT_CONCURRENCY = 2;

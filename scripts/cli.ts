@@ -47,11 +47,16 @@ export function parseOptions(argv: string[], spec: { values: string[]; flags?: s
  * Starts a workflow whose id admits one run at a time; if it is already running, a UsageError
  * names it and says how to wait or cancel (`what`: e.g. "a landing workflow for prefix X").
  */
-export async function startOrRefuse<H>(start: () => Promise<H>, workflowId: string, what: string): Promise<H> {
+/**
+ * Starts a workflow, turning "already started" into a usage error (exit 2). With `usedOnce`,
+ * the id may not be reused at all (a start with REJECT_DUPLICATE), and the message says so.
+ */
+export async function startOrRefuse<H>(start: () => Promise<H>, workflowId: string, what: string, usedOnce?: string): Promise<H> {
   try {
     return await start();
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      if (usedOnce) throw new UsageError(`${what} already exists (${workflowId}, running or finished); ${usedOnce}`);
       throw new UsageError(`${what} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
     }
     throw err;

@@ -1,11 +1,14 @@
 /**
  * npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy|kinesis]
- *                    [--seed S] [--batch-size N] [--wait]
+ *                    [--seed S] [--batch-size N] [--id ID] [--wait]
  *
- * Starts emulationWorkflow (id `emulation-<prefix>-<UTC time>`), prints its id and UI link,
- * and with --wait shows a progress bar until it finishes. Bad options are rejected before
- * anything starts (exit 2).
+ * Starts emulationWorkflow (id `emulation-<prefix>-<UTC time in ms>-<random>`, or --id), prints
+ * its id and UI link, and with --wait shows a progress bar until it finishes. Bad options are
+ * rejected before anything starts (exit 2), and so is an id that was already used: a workflow
+ * id names one emulation, whose progress markers a second one must never read.
  */
+import { randomBytes } from 'node:crypto';
+import { WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Config } from '../common/config';
 import { validateEmulationInput, type EmulationInput, type EmulationProgress } from '../common/emulation';
 import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
@@ -13,7 +16,7 @@ import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { emulationWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/emulation';
-import { parseOptions, runCli, UsageError } from './cli';
+import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
 import { pollEvery, ProgressPrinter, progressLine } from './progress';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -27,10 +30,12 @@ export function parseDuration(text: string): number {
 export interface EmulateArgs {
   input: EmulationInput;
   wait: boolean;
+  /** The workflow id to use (default: a new one per start). */
+  id?: string;
 }
 
 export function parseEmulateArgs(argv: string[], config: Config): EmulateArgs {
-  const opts = parseOptions(argv, { values: ['--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--prefix'], flags: ['--all', '--wait'] });
+  const opts = parseOptions(argv, { values: ['--records', '--duration', '--rate', '--sink', '--seed', '--batch-size', '--prefix', '--id'], flags: ['--all', '--wait'] });
   const problems: string[] = [];
   const num = (flag: string): number | undefined => {
     const v = opts.get(flag);
@@ -58,28 +63,38 @@ export function parseEmulateArgs(argv: string[], config: Config): EmulateArgs {
   };
   problems.push(...validateEmulationInput(input));
   if (input.sink === 'rest-proxy' && !config.restProxyUrl) problems.push('sink rest-proxy needs REST_PROXY_URL to be set');
+  const id = opts.get('--id');
+  if (id !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id)) problems.push(`--id ${JSON.stringify(id)} must be letters, digits, '.', '_' or '-' (at most 200)`);
   if (problems.length) throw new UsageError(problems.join('\n'));
-  return { input, wait: opts.has('--wait') };
+  return { input, wait: opts.has('--wait'), ...(id !== undefined ? { id } : {}) };
 }
 
+/** A new id per start: UTC time to the millisecond and a random suffix, so two starts in one instant differ. */
 export function emulationWorkflowId(prefix: string, at = new Date()): string {
-  return `emulation-${prefix}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `emulation-${prefix}-${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
 export async function runEmulate(config: Config, args: EmulateArgs, log: (s: string) => void = console.log): Promise<{ workflowId: string; result?: EmulationProgress }> {
   const client = await connectClient(config);
   try {
-    const workflowId = emulationWorkflowId(args.input.prefix);
-    const handle = await client.workflow.start<typeof emulationWorkflow>('emulationWorkflow', {
-      taskQueue: config.temporal.taskQueue,
+    const workflowId = args.id ?? emulationWorkflowId(args.input.prefix);
+    const handle = await startOrRefuse(
+      () =>
+        client.workflow.start<typeof emulationWorkflow>('emulationWorkflow', {
+          taskQueue: config.temporal.taskQueue,
+          workflowId,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          args: [args.input],
+          typedSearchAttributes: [
+            { key: PipelinePrefix, value: args.input.prefix },
+            { key: PipelineSink, value: args.input.sink },
+          ],
+          staticSummary: `emulate ${args.input.selection.mode === 'all' ? 'all rows' : 'random rows'} -> ${args.input.sink} (${args.input.sink === 'kinesis' ? `streaming-${args.input.prefix}-*` : `${args.input.prefix}.*`}) at ${args.input.rate} posts/s`,
+        }),
       workflowId,
-      args: [args.input],
-      typedSearchAttributes: [
-        { key: PipelinePrefix, value: args.input.prefix },
-        { key: PipelineSink, value: args.input.sink },
-      ],
-      staticSummary: `emulate ${args.input.selection.mode === 'all' ? 'all rows' : 'random rows'} -> ${args.input.sink} (${args.input.sink === 'kinesis' ? `streaming-${args.input.prefix}-*` : `${args.input.prefix}.*`}) at ${args.input.rate} posts/s`,
-    });
+      'an emulation with this id',
+      'emulation ids are used once: choose another --id, or leave --id out for a new one',
+    );
     log(`started ${workflowId}\n  ${uiLink(config, workflowId)}`);
     if (!args.wait) {
       if (!(await hasWorkflowPollers(client, config.temporal.taskQueue))) log(`note: no worker polls "${config.temporal.taskQueue}" yet; start one with: npm run worker`);
@@ -106,7 +121,7 @@ export async function runEmulate(config: Config, args: EmulateArgs, log: (s: str
 }
 
 if (require.main === module) {
-  runCli('emulate', 'npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy|kinesis] [--seed S] [--wait]', async (config, argv) => {
+  runCli('emulate', 'npm run emulate -- [--all] [--records N | --duration 10m] [--rate R|max] [--sink kafka|rest-proxy|kinesis] [--seed S] [--id ID] [--wait]', async (config, argv) => {
     await runEmulate(config, parseEmulateArgs(argv, config));
   });
 }

@@ -38,7 +38,7 @@ describe('emulation', () => {
     assert.match(load.stdout, /pinterest_data: 2019 rows loaded/);
     const res = runScript('emulate', ['--all', '--wait'], envVars);
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, new RegExp(`started emulation-${prefix}-\\d{8}T\\d{6}Z`));
+    assert.match(res.stdout, new RegExp(`started emulation-${prefix}-\\d{8}T\\d{9}Z-[0-9a-f]{6}\\n`));
     assert.match(res.stdout, /http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/emulation-/);
     assert.match(res.stdout, /done: 2019 posts sent \(6057 records\), 0 skipped/);
 

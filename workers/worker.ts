@@ -5,7 +5,7 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,9 +68,9 @@ export interface PinflowWorker {
   close(): Promise<void>;
 }
 
-export async function createWorker(config: Config, opts: { taskQueue?: string; connection?: NativeConnection } = {}): Promise<PinflowWorker> {
+export async function createWorker(config: Config, opts: { taskQueue?: string; connection?: NativeConnection; deps?: ActivityDeps } = {}): Promise<PinflowWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
-  const acts = createActivities(config);
+  const acts = createActivities(config, opts.deps);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,

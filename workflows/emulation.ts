@@ -13,6 +13,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   setCurrentDetails,
@@ -43,7 +44,8 @@ const setup = proxyActivities<Activities>({
 
 // Batches: retried without limit with backoff capped at 20 s, so an outage of MySQL or Kafka
 // is waited out and the run resumes where it was; the heartbeat timeout notices a dead worker
-// within 10 s (a batch heartbeats after each step, well under a second apart).
+// within 10 s (a batch heartbeats after each step and every 2 s while it sends, so a slow
+// transaction is never taken for a dead worker).
 // Non-retryable failures (missing table/column, bad input, auth) stop the run.
 const batches = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -90,6 +92,13 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
 
   const state = carried ?? initialState(Date.now(), input.rate);
   const progress = state.progress;
+  // Markers and transactional ids belong to this execution chain, not to the reusable workflow
+  // id. Runs started before this rule (no patch marker in their history) keep their old keys.
+  if (state.runKey === undefined) {
+    const info = workflowInfo();
+    state.runKey = !carried && patched('emulation-run-key') ? `${info.workflowId}.${info.firstExecutionRunId}` : info.workflowId;
+  }
+  const runKey = state.runKey;
   const startedAtMs = Date.parse(progress.startedAt);
 
   upsertSearchAttributes([
@@ -174,7 +183,7 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
       state.windowPosts += plan.kind === 'keys' ? plan.keys.length : plan.limit;
 
       setCurrentDetails(`batch ${seq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
-      const result = await batches.emitBatch({ runId: workflowInfo().workflowId, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
+      const result = await batches.emitBatch({ runId: workflowInfo().workflowId, runKey, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
 
       const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
       progress.planned += planned;
