@@ -7,7 +7,7 @@
  * Retryable (everything else): connection refused/reset, timeouts, throttling, 5xx. They
  * are rethrown with the same naming so the UI shows where the problem is.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 
 export type System = 'MySQL' | 'Kafka' | 'S3' | 'Kinesis' | 'Databricks' | 'MWAA' | 'REST proxy';
 
@@ -150,7 +150,8 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
  * that retrying cannot fix, otherwise an Error (retryable) whose message names the system.
  */
 export function classify(system: System, address: string, err: unknown): Error {
-  if (err instanceof ApplicationFailure) return err;
+  // Already decided, or the activity's own cancellation: never dressed up as the system failing.
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   const e = (err ?? {}) as ErrorLike;
   const detail = e.message || e.name || String(err);
   const message = `${system} at ${address}: ${detail}`;

@@ -1,7 +1,7 @@
 /** Retryable or not, decided on purpose: each rule fed the error its client really throws. */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { createKafka } from '../activities/kafka';
 import { classify, NonRetryable } from '../common/errors';
@@ -67,5 +67,10 @@ describe('error classification', () => {
   it('an error that is already an ApplicationFailure passes through unchanged', () => {
     const f = ApplicationFailure.nonRetryable('x', 'T');
     assert.equal(classify('S3', 'a', f), f);
+  });
+
+  it("an activity's cancellation passes through as a cancellation, not as the system failing", () => {
+    const c = new CancelledFailure('TIMED_OUT');
+    assert.equal(classify('Kafka', '127.0.0.1:9092', c), c);
   });
 });
