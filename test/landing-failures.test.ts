@@ -78,7 +78,7 @@ describe('landing under faults', () => {
       await worker.ready;
       const result = (await handle.result()) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
     } finally {
       worker.child.kill('SIGKILL');
     }
@@ -98,7 +98,7 @@ describe('landing under faults', () => {
         return handle.result();
       })) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
     } finally {
       await stackUp(config, ['s3']);
       await w.close();
@@ -119,7 +119,7 @@ describe('landing under faults', () => {
         return handle.result();
       })) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
     } finally {
       await stackUp(config, ['kafka']);
       await w.close();

@@ -40,7 +40,7 @@ describe('landing', () => {
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /done: 6057 records in \d+ objects, 0 dead letters/);
     const topics = TOPICS.map((t) => `${prefix}.${t}`);
-    const { objects } = await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, topics, 3 * 2019);
+    const { objects } = await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * 2019);
     for (const t of topics) {
       const lines = objects.filter((o) => o.topic === t).flatMap((o) => o.lines);
       assert.equal(lines.length, 2019, `${t}: 2,019 landed records`);
@@ -60,7 +60,7 @@ describe('landing', () => {
     const result = await land({ prefix, mode: 'untilNow', flushSize: 1000 });
     assert.equal(result.records, 2500);
     assert.equal(result.objects, 3);
-    const { objects } = await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, [topic], 2500);
+    const { objects } = await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, [topic], 2500);
     assert.deepEqual(objects.map((o) => o.lines.length), [1000, 1000, 500]);
     const manifest = await readManifest(s3, config.s3.bucket, result.manifestKey);
     assert.deepEqual(manifest.objects.sort(), objects.map((o) => o.key).sort());
@@ -79,7 +79,7 @@ describe('landing', () => {
     await produceRecords(kafka, [topic], 10_000, { partitions: 1, txnSize: 500, valueBytes: 1_000 });
     const result = await land({ prefix, mode: 'untilNow', flushSize: 3_000 });
     assert.equal(result.records, 10_000);
-    const { objects } = await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, [topic], 10_000);
+    const { objects } = await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, [topic], 10_000);
     assert.deepEqual(objects.map((o) => o.lines.length), [3_000, 3_000, 3_000, 1_000]);
   });
 
@@ -223,6 +223,6 @@ describe('landing', () => {
     });
     await w.close();
     assert.equal((await handle.describe()).status.name, 'CANCELLED');
-    await assertLandedExactlyOnce(kafka, s3, config.s3.bucket, [topic], 250);
+    await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, [topic], 250);
   });
 });

@@ -356,7 +356,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       }
       assert.equal(done.size, listed.size, 'every object the manifest lists is in the bucket');
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(kafka, s3, bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, s3, bucket, topics, 3 * N);
     } finally {
       await Promise.all([stopWorker(a), stopWorker(b)]);
       await proxy.close();

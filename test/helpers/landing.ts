@@ -5,7 +5,7 @@ import type { Kafka } from 'kafkajs';
 import { ensureTopics, javaCompatiblePartitioner } from '../../activities/kafka';
 import { getText, headMetadata, listKeys } from '../../activities/s3';
 import { parseObjectKey, type LandingManifest } from '../../common/landing';
-import { consumeTopics, type ConsumedRecord } from './data';
+import { javaConsume, type JavaRecord } from './java-consumer';
 import { uniqueName } from './env';
 
 /** Produces `n` JSON records per topic in transactions of `txnSize` (so the log has markers). */
@@ -53,29 +53,31 @@ export async function readLanded(s3: S3Client, bucket: string, topicsDir: string
 /**
  * The bucket holds every committed record of `topics` exactly once: objects of a partition
  * do not overlap, and each object's lines are the values of the records in its offset range
- * (minus dead letters), in offset order. Compared by (topic, partition, offset).
+ * (minus dead letters), in offset order. Compared by (topic, partition, offset) with what the
+ * Java client reads read_committed (test/helpers/java-consumer.ts): an independent reader, so
+ * a kafkajs bug shared by the landing and the check cannot hide.
  */
 export async function assertLandedExactlyOnce(
-  kafka: Kafka,
+  brokers: string[],
   s3: S3Client,
   bucket: string,
   topics: string[],
   expectedRecords: number,
   opts: { topicsDir?: string; deadOffsets?: Set<string> } = {},
-): Promise<{ records: ConsumedRecord[]; objects: LandedObject[] }> {
-  const records = await consumeTopics(kafka, topics, expectedRecords, { timeoutMs: 120_000 });
-  assert.equal(records.length, expectedRecords, 'records on the topics');
+): Promise<{ records: JavaRecord[]; objects: LandedObject[] }> {
+  const records = await javaConsume(brokers, topics, { timeoutMs: 120_000 });
+  assert.equal(records.length, expectedRecords, 'records on the topics (Java consumer, read_committed)');
   const objects = await readLanded(s3, bucket, opts.topicsDir ?? 'topics', topics);
-  const byPartition = new Map<string, ConsumedRecord[]>();
+  const byPartition = new Map<string, JavaRecord[]>();
   for (const r of records) byPartition.set(`${r.topic}/${r.partition}`, [...(byPartition.get(`${r.topic}/${r.partition}`) ?? []), r]);
   const landed = new Set<string>();
   for (const [tp, recs] of byPartition) {
-    recs.sort((a, b) => Number(a.offset) - Number(b.offset));
+    recs.sort((a, b) => a.offset - b.offset);
     const objs = objects.filter((o) => `${o.topic}/${o.partition}` === tp).sort((a, b) => a.start - b.start);
     for (let i = 1; i < objs.length; i++) assert.ok(objs[i]!.start > objs[i - 1]!.last, `${objs[i]!.key} overlaps ${objs[i - 1]!.key}`);
     for (const o of objs) {
-      const inRange = recs.filter((r) => Number(r.offset) >= o.start && Number(r.offset) <= o.last && !opts.deadOffsets?.has(`${tp}/${r.offset}`));
-      assert.deepEqual(o.lines.map((l) => JSON.parse(l)), inRange.map((r) => JSON.parse(r.value)), `${o.key}: lines are the records ${o.start}..${o.last}`);
+      const inRange = recs.filter((r) => r.offset >= o.start && r.offset <= o.last && !opts.deadOffsets?.has(`${tp}/${r.offset}`));
+      assert.deepEqual(o.lines.map((l) => JSON.parse(l)), inRange.map((r) => JSON.parse(r.value!.toString('utf8'))), `${o.key}: lines are the records ${o.start}..${o.last}`);
       for (const r of inRange) {
         const id = `${tp}/${r.offset}`;
         assert.ok(!landed.has(id), `${id} landed twice`);
