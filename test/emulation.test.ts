@@ -33,7 +33,7 @@ describe('emulation', () => {
     const { url } = await testDatabase({ empty: true });
     const prefix = uniqueName('emu-all');
     const envVars = { MYSQL_URL: url, PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: uniqueName('emu-cli') };
-    const load = runScript('db:load', ['--dir', '../shared/data/pinterest-sample'], envVars);
+    const load = runScript('db:load', ['--dir', 'data/pinterest-sample'], envVars);
     assert.equal(load.code, 0, load.stderr);
     assert.match(load.stdout, /pinterest_data: 2019 rows loaded/);
     const res = runScript('emulate', ['--all', '--wait'], envVars);
