@@ -1,49 +1,116 @@
 /**
- * npm run chaos -- [--posts 200000] [--seed 7]
+ * npm run chaos -- [--posts 200000] [--seed N]
  *
- * The whole pipeline under faults, checked against a fault-free run of the same data:
+ * The whole pipeline under faults, checked against a fault-free run of the same data. The seed
+ * (drawn at random unless given; printed first and last) fixes the emulation's random plan and
+ * the fault plan, so `--seed N` replays a run:
  * 1. seeds --posts synthetic posts into a database of its own;
- * 2. fault-free: emulation (Kafka) then dailyPipelineWorkflow (landing, cleaning, analytics) on
- *    prefix `chaos-<stamp>-base`, outputs written to a folder;
- * 3. under chaos, on prefix `chaos-<stamp>-run`, with the worker in a process of its own:
- *    at random moments (from --seed) it SIGKILLs the worker (and starts a new one), restarts
- *    Kafka, stops the S3 server for 30 s and restarts MySQL, printing one line per fault;
- * 4. checks that nothing was lost or duplicated (exactly --posts rows per cleaned table, no
- *    duplicate records landed, 3 x --posts records landed) and that the twelve outputs equal
- *    the fault-free run's, and prints `N passed, N failed` (exit 1 if any failed).
+ * 2. fault-free: emulation (random selection from the seed, --posts posts, two lanes, Kafka)
+ *    then dailyPipelineWorkflow (landing, cleaning + analytics) on prefix `chaos-<stamp>-base`,
+ *    with a worker in a process of its own; each phase's duration is read from Temporal;
+ * 3. the same on prefix `chaos-<stamp>-run` under faults: per phase (emulation, landing,
+ *    cleaning: the emulation workflow and the daily pipeline's two child workflows) two faults
+ *    that fit it (SIGKILL the worker and start a new one, restart Kafka, stop the S3 server for
+ *    30 s, restart MySQL), each at a moment drawn inside the phase's fault-free duration and
+ *    measured from the phase's real start as Temporal reports it. One line per fault says
+ *    which phase it was for and whether that phase was still running when it took effect
+ *    (read from the workflow's status afterwards): a fault after its phase ended is a miss;
+ * 4. checks: every post number exactly once per topic with its planned key and the fault-free
+ *    run's value, the landed objects holding exactly the committed records, the cleaned
+ *    tables' counts, the twelve outputs equal to the fault-free run's, and faults having hit
+ *    every phase; prints `N passed, N failed` and the rerun command (exit 1 if any failed).
  */
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { createKafka } from '../activities/kafka';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES } from '../common/analytics';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../common/config';
 import { dailyWorkflowId, todayUtc, type DailyPipelineResult } from '../common/daily';
-import { Rng } from '../common/prng';
+import type { EmulationInput, EmulationProgress } from '../common/emulation';
+import { PipelineDate, PipelinePrefix, PipelineSink, PipelineStage } from '../common/search-attributes';
 import { connectClient } from '../workers/client';
+import { UsageError } from './cli';
+import { injectFaults, WorkerSlot, type FaultOutcome } from './chaos/faults';
+import { cleaningChildId, landingChildId, phaseSpan, type PhaseRef } from './chaos/phases';
+import { describePlanned, FAULT_NAMES, MAX_SEED, parseChaosArgs, PHASES, planFaults, rerunCommand, type Phase } from './chaos/plan';
+import { exactlyOnceProblems, landedProblems, plannedPosts, readCommitted, readLanded, TOPICS, type PlannedPosts, type TopicRecords } from './chaos/verify';
 import { seed } from './db-seed';
-import { runEmulate } from './emulate';
-import { runPipeline } from './pipeline';
-import { stackDown, stackUp } from './stack/index';
-import { spawnWorker } from '../test/helpers/data';
+import { emulationWorkflowId } from './emulate';
+import { writeOutputs } from './outputs';
+import { stackUp } from './stack/index';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const LANES = 2;
 
-interface Fault {
-  name: string;
-  atMs: number;
-  run: () => Promise<string>;
+interface Flow {
+  emulationId: string;
+  dailyId: string;
+  emulation?: EmulationProgress;
+  daily?: DailyPipelineResult;
+  error?: Error;
 }
 
+function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const budget = Math.max(0, deadline - Date.now());
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${(budget / 1000).toFixed(0)} s (the run's deadline)`)), budget);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Emulation, then the daily pipeline, started directly (no in-process worker: the run's worker is the separate process). */
+async function runFlow(client: Client, config: Config, input: EmulationInput, emulationId: string, date: string, deadline: number): Promise<Flow> {
+  const prefix = config.prefix;
+  const flow: Flow = { emulationId, dailyId: dailyWorkflowId(prefix, date) };
+  const taskQueue = config.temporal.taskQueue;
+  try {
+    const emu = await client.workflow.start('emulationWorkflow', {
+      taskQueue,
+      workflowId: emulationId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: PipelinePrefix, value: prefix },
+        { key: PipelineSink, value: input.sink },
+      ],
+      staticSummary: `chaos: emulate ${input.stop?.posts} random posts -> kafka (${prefix}.*), ${input.concurrency} lanes`,
+    });
+    flow.emulation = (await withDeadline(emu.result(), deadline, emulationId)) as EmulationProgress;
+    const daily = await client.workflow.start('dailyPipelineWorkflow', {
+      taskQueue,
+      workflowId: flow.dailyId,
+      args: [{ prefix, date, outputRoot: `${prefix}/` }],
+      typedSearchAttributes: [
+        { key: PipelinePrefix, value: prefix },
+        { key: PipelineDate, value: date },
+        { key: PipelineStage, value: 'starting' },
+      ],
+      memo: { date, trigger: 'chaos' },
+      staticSummary: `chaos: daily pipeline ${prefix} ${date}`,
+    });
+    flow.daily = (await withDeadline(daily.result(), deadline, flow.dailyId)) as DailyPipelineResult;
+  } catch (err) {
+    flow.error = err as Error;
+    // Leave nothing running on the shared server (the daily run's children close with it).
+    for (const id of [emulationId, flow.dailyId]) await client.workflow.getHandle(id).terminate('chaos run gave up on it').catch(() => undefined);
+  }
+  return flow;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Set once the seed is known, so a crash still says how to replay it. */
+let replay = '';
+
 async function main() {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const posts = arg('--posts', 200_000);
-  const rng = new Rng(arg('--seed', 7));
+  const args = parseChaosArgs(process.argv.slice(2), () => randomInt(1, MAX_SEED));
+  const { posts } = args;
+  replay = `seed ${args.seed}, rerun with: ${rerunCommand(args)}`;
+  const rerun = rerunCommand(args);
   const stamp = Date.now().toString(36);
+  console.log(`chaos ${stamp}: seed ${args.seed}${args.seedGiven ? '' : ' (drawn at random)'}, ${posts.toLocaleString('en')} posts; replay with: ${rerun}`);
+  const plan = planFaults(args.seed);
   const base = readEnv();
   const db = new URL(loadConfig(base).mysql.url);
   db.pathname = `/pinterest_test_chaos_${stamp}`;
@@ -51,123 +118,138 @@ async function main() {
     loadConfig({ ...base, MYSQL_URL: db.toString(), PIPELINE_PREFIX: `chaos-${stamp}-${suffix}`, TEMPORAL_TASK_QUEUE: `chaos-${stamp}-${suffix}`, DUCKDB_PATH: `.data/chaos/${stamp}-${suffix}.duckdb` });
   const clean = cfg('base');
   const chaos = cfg('run');
+  const workerEnv = (c: Config, suffix: string) => ({ MYSQL_URL: db.toString(), PIPELINE_PREFIX: c.prefix, TEMPORAL_TASK_QUEUE: c.temporal.taskQueue, DUCKDB_PATH: `.data/chaos/${stamp}-${suffix}.duckdb`, LOG_LEVEL: 'WARN' });
   const out = path.join(PROJECT_ROOT, '.data', 'chaos', stamp);
+  const emulationInput = (prefix: string): EmulationInput => ({ prefix, sink: 'kafka', rate: 'max', selection: { mode: 'random', seed: plan.selectionSeed }, stop: { posts }, concurrency: LANES });
+  console.log(`plan: emulation draws ${posts.toLocaleString('en')} posts at random (selection seed ${plan.selectionSeed}, with repeats) on ${LANES} lanes; ${plan.faults.length} faults:`);
+  for (const f of plan.faults) console.log(`  ${f.n}. ${describePlanned(f)}`);
+
   const t0 = Date.now();
-  const at = () => `+${((Date.now() - t0) / 1000).toFixed(1)} s`;
   await stackUp(clean);
-  console.log(`chaos ${stamp}: seeding ${posts.toLocaleString('en')} posts ...`);
+  console.log(`seeding ${posts.toLocaleString('en')} posts into ${db.pathname.slice(1)} ...`);
   await seed(clean, { rows: posts, seed: 100, replace: true });
   const date = todayUtc(Date.now());
-
-  // 2. Fault-free run.
-  console.log(`fault-free run (prefix ${clean.prefix}) ...`);
-  await runEmulate(clean, { input: { prefix: clean.prefix, sink: 'kafka', rate: 'max', selection: { mode: 'all' } }, wait: true }, () => {});
-  const baseRun = await runPipeline(clean, { input: { prefix: clean.prefix, date, outputRoot: `${clean.prefix}/` }, wait: true, out: path.join(out, 'base') }, () => {});
-  const baseSeconds = (Date.now() - t0) / 1000;
-  console.log(`  done in ${baseSeconds.toFixed(0)} s`);
-
-  // 3. The same under faults, worker in its own process.
-  console.log(`run under faults (prefix ${chaos.prefix}) ...`);
-  const workerEnv = { MYSQL_URL: db.toString(), PIPELINE_PREFIX: chaos.prefix, TEMPORAL_TASK_QUEUE: chaos.temporal.taskQueue, DUCKDB_PATH: `.data/chaos/${stamp}-run.duckdb`, LOG_LEVEL: 'WARN' };
-  let worker: { child: ChildProcess; ready: Promise<void> } = spawnWorker(workerEnv);
-  await worker.ready;
-  const started = Date.now();
-  const span = Math.max(20_000, baseSeconds * 1000 * 0.8);
-  const moment = () => Math.round(3_000 + rng.float() * span);
-  const faults: Fault[] = [
-    {
-      name: 'SIGKILL the worker',
-      atMs: moment(),
-      run: async () => {
-        worker.child.kill('SIGKILL');
-        await sleep(2_000);
-        worker = spawnWorker(workerEnv);
-        await worker.ready;
-        return 'killed; a new worker polls';
-      },
-    },
-    {
-      name: 'restart Kafka',
-      atMs: moment(),
-      run: async () => {
-        await stackDown(chaos, ['kafka']);
-        await sleep(3_000);
-        await stackUp(chaos, ['kafka']);
-        return 'down 3 s, back up';
-      },
-    },
-    {
-      name: 'stop the S3 server for 30 s',
-      atMs: moment(),
-      run: async () => {
-        await stackDown(chaos, ['s3']);
-        await sleep(30_000);
-        await stackUp(chaos, ['s3']);
-        return 'down 30 s, back up';
-      },
-    },
-    {
-      name: 'restart MySQL',
-      atMs: moment(),
-      run: async () => {
-        await stackDown(chaos, ['mysql']);
-        await sleep(3_000);
-        await stackUp(chaos, ['mysql']);
-        return 'down 3 s, back up';
-      },
-    },
-  ];
-  let stage = 'emulation';
-  const injected = faults.map(async (f, i) => {
-    await sleep(f.atMs);
-    const when = at();
-    const what = await f.run().catch((e: Error) => `FAILED TO INJECT: ${e.message}`);
-    console.log(`fault ${i + 1}/${faults.length}: ${f.name} at ${when} (during ${stage}): ${what}`);
-  });
-  let result: DailyPipelineResult | undefined;
-  let error: Error | undefined;
+  const expected: PlannedPosts = await plannedPosts(clean, emulationInput(clean.prefix));
+  console.log(`  the plan posts ${expected.sendable.length.toLocaleString('en')} of ${expected.planned.toLocaleString('en')} posts (${expected.distinctKeys.toLocaleString('en')} distinct keys)`);
+  const client = await connectClient(clean);
   try {
-    await runEmulate(chaos, { input: { prefix: chaos.prefix, sink: 'kafka', rate: 'max', selection: { mode: 'all' } }, wait: true }, () => {});
-    stage = 'the daily pipeline';
-    result = (await runPipeline(chaos, { input: { prefix: chaos.prefix, date, outputRoot: `${chaos.prefix}/` }, wait: true, out: path.join(out, 'run') }, () => {})).result;
-  } catch (err) {
-    error = err as Error;
-  }
-  await Promise.all(injected);
-  worker.child.kill('SIGTERM');
-  await stackUp(chaos);
-  console.log(`  run under faults finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    // 2. Fault-free run, worker in its own process like the run under faults.
+    console.log(`fault-free run (prefix ${clean.prefix}) ...`);
+    const baseWorker = new WorkerSlot(workerEnv(clean, 'base'));
+    await baseWorker.ready();
+    const baseStart = Date.now();
+    const baseFlow = await runFlow(client, clean, emulationInput(clean.prefix), emulationWorkflowId(clean.prefix), date, Date.now() + 30 * 60_000);
+    await baseWorker.stop();
+    if (baseFlow.error || !baseFlow.daily || !baseFlow.emulation) throw new Error(`the fault-free run failed: ${baseFlow.error?.message ?? 'no result'}\n${baseWorker.output().slice(-3000)}`);
+    const baseMs = Date.now() - baseStart;
+    const spans = {
+      emulation: await phaseSpan(client, baseFlow.emulationId, baseFlow.emulation.startedAt),
+      landing: await phaseSpan(client, landingChildId(clean.prefix)),
+      cleaning: await phaseSpan(client, cleaningChildId(clean.prefix)),
+    };
+    const expectedMs = Object.fromEntries(PHASES.map((p) => [p, spans[p].endMs - spans[p].startMs])) as Record<Phase, number>;
+    await writeOutputs(clean, baseFlow.daily.cleaning, path.join(out, 'base'), { workflowId: baseFlow.dailyId, date });
+    console.log(`  done in ${seconds(baseMs)}: ${PHASES.map((p) => `${p} ${seconds(expectedMs[p])}`).join(', ')}`);
+    console.log('faults, timed from the fault-free phase durations:');
+    for (const f of plan.faults) console.log(`  ${f.n}. ${describePlanned(f, expectedMs[f.phase])}`);
 
-  // 4. Checks.
-  const checks: Array<[string, boolean, string]> = [];
-  const check = (name: string, ok: boolean, detail = '') => checks.push([name, ok, detail]);
-  check('the pipeline completed under faults', !!result && !error, error?.message ?? '');
-  if (result) {
-    check(`landed exactly ${3 * posts} records (none lost, none twice)`, result.landing.records === 3 * posts && result.landing.deadLetters === 0, `${result.landing.records} landed, ${result.landing.deadLetters} dead letters`);
+    // 3. The same under faults.
+    console.log(`run under faults (prefix ${chaos.prefix}) ...`);
+    const worker = new WorkerSlot(workerEnv(chaos, 'run'));
+    await worker.ready();
+    const emulationId = emulationWorkflowId(chaos.prefix);
+    const dailyId = dailyWorkflowId(chaos.prefix, date);
+    const refs: Record<Phase, PhaseRef> = {
+      emulation: { phase: 'emulation', workflowId: emulationId },
+      landing: { phase: 'landing', workflowId: landingChildId(chaos.prefix), parentId: dailyId },
+      cleaning: { phase: 'cleaning', workflowId: cleaningChildId(chaos.prefix), parentId: dailyId },
+    };
+    const stop = new AbortController();
+    const injected = injectFaults({ client, target: { config: chaos, worker }, faults: plan.faults, refs, expectedMs, signal: stop.signal, print: (l) => console.log(l) });
+    const started = Date.now();
+    const flow = await runFlow(client, chaos, emulationInput(chaos.prefix), emulationId, date, Date.now() + Math.max(15 * 60_000, 10 * baseMs));
+    stop.abort();
+    const outcomes: FaultOutcome[] = await injected;
+    await worker.stop();
+    await stackUp(chaos);
+    const runSpans = await Promise.all(PHASES.map((p) => phaseSpan(client, refs[p].workflowId, p === 'emulation' ? flow.emulation?.startedAt : undefined).catch(() => null)));
+    console.log(
+      `  run under faults finished in ${seconds(Date.now() - started)}${flow.error ? ` with an error: ${flow.error.message}` : ''}: ${PHASES.map((p, i) => `${p} ${runSpans[i] ? `${seconds(runSpans[i]!.endMs - runSpans[i]!.startMs)} (${runSpans[i]!.status})` : 'never started'}`).join(', ')}`,
+    );
+    if (flow.daily) await writeOutputs(chaos, flow.daily.cleaning, path.join(out, 'run'), { workflowId: flow.dailyId, date });
+
+    // 4. Checks: always the same list, so the count is the same whether a run passes or not.
+    const checks: Array<[string, boolean, string]> = [];
+    const check = (name: string, ok: boolean, detail = '') => checks.push([name, ok, detail]);
+    const S = expected.sendable.length;
+    const D = expected.distinctKeys;
+    const kafka = createKafka(chaos);
+    const baseRecords = await readCommitted(kafka, clean.prefix, baseFlow.emulationId, S);
+    const runRecords: Record<string, TopicRecords> | undefined = flow.emulation ? await readCommitted(kafka, chaos.prefix, emulationId, S) : undefined;
+    const baseProblems = TOPICS.flatMap((t) => exactlyOnceProblems(baseRecords[t], expected).map((p) => `${t}: ${p}`));
+    if (baseFlow.emulation.sent !== S) baseProblems.push(`sent ${baseFlow.emulation.sent}, planned ${S}`);
+    if (baseFlow.daily.landing.records !== 3 * S) baseProblems.push(`landed ${baseFlow.daily.landing.records}`);
+    check(`the fault-free reference: ${S} posts once per topic, ${3 * S} records landed`, baseProblems.length === 0, baseProblems.join('; '));
+
+    const e = flow.emulation;
+    check(
+      `emulation under faults completed: ${posts} posts planned, ${S} sent on ${LANES} lanes`,
+      !!e && e.planned === posts && e.sent === S && e.skipped === posts - S,
+      e ? `${e.planned} planned, ${e.sent} sent, ${e.skipped} skipped` : `not completed: ${flow.error?.message ?? ''}`,
+    );
+    for (const t of TOPICS) {
+      const problems = runRecords ? exactlyOnceProblems(runRecords[t]!, expected, baseRecords[t]) : ['not read: the emulation did not complete'];
+      check(`${chaos.prefix}.${t}: each of the ${S} post numbers exactly once, key as planned, value as in the fault-free run`, problems.length === 0, problems.join('; '));
+    }
+    const r = flow.daily;
+    check('the daily pipeline completed under faults', !!r && !flow.error, flow.error?.message ?? '');
+    check(`landed exactly ${3 * S} records (none lost, none twice), no dead letters`, !!r && r.landing.records === 3 * S && r.landing.deadLetters === 0, r ? `${r.landing.records} landed, ${r.landing.deadLetters} dead letters` : 'no result');
+    const landed = r ? await readLanded(chaos, chaos.prefix) : undefined;
+    for (const t of TOPICS) {
+      const problems = landed && runRecords ? landedProblems(landed[t], runRecords[t]!) : ['not read: the pipeline did not complete'];
+      check(`${chaos.prefix}.${t}: the landed objects hold exactly the committed records, per partition`, problems.length === 0, problems.join('; '));
+    }
     for (const t of CLEANED_TABLES) {
-      const c = result.cleaning.tables[t.name];
-      check(`${t.name}: ${posts} rows from ${posts} records, no duplicates`, c.rows === posts && c.read === posts && c.duplicates === 0, `${c.rows} rows from ${c.read} records, ${c.duplicates} duplicates`);
+      const c = r?.cleaning.tables[t.name];
+      check(
+        `${t.name}: ${D} rows from ${S} records (${S - D} repeated keys collapsed), none left out`,
+        !!c && c.rows === D && c.read === S && c.duplicates === S - D && Object.keys(c.leftOut).length === 0,
+        c ? `${c.rows} rows from ${c.read} records, ${c.duplicates} duplicates, left out ${JSON.stringify(c.leftOut)}` : 'no result',
+      );
     }
     for (const name of [...CLEANED_TABLES.map((t) => t.name), ...ANALYTICS_OUTPUTS.map((o) => o.name)]) {
       const a = fs.readFileSync(path.join(out, 'base', `${name}.json`), 'utf8');
-      const b = fs.readFileSync(path.join(out, 'run', `${name}.json`), 'utf8');
-      check(`${name} equals the fault-free run's`, a === b, a === b ? '' : `${a.length} vs ${b.length} bytes`);
+      const file = path.join(out, 'run', `${name}.json`);
+      const b = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+      check(`${name} equals the fault-free run's`, a === b, b === undefined ? 'not written' : `${a.length} vs ${b.length} bytes`);
     }
-  }
-  const client = await connectClient(chaos);
-  try {
-    const desc = await client.workflow.getHandle(dailyWorkflowId(chaos.prefix, date)).describe();
-    check('the daily run is Completed in Temporal', desc.status.name === 'COMPLETED', desc.status.name);
+    const status = await client.workflow.getHandle(dailyId).describe().then((d) => d.status.name, (err: Error) => err.message);
+    check('the daily run is Completed in Temporal', status === 'COMPLETED', status);
+    for (const p of PHASES) {
+      const mine = outcomes.filter((o) => o.fault.phase === p);
+      const hits = mine.filter((o) => o.hit);
+      check(`faults hit ${p} while it ran (${hits.map((o) => FAULT_NAMES[o.fault.kind]).join(', ') || 'none'})`, hits.length > 0, `${hits.length} of ${mine.length}`);
+    }
+
+    for (const [name, ok, detail] of checks) console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail && !ok ? `: ${detail}` : ''}`);
+    const failed = checks.filter((c) => !c[1]).length;
+    if (failed) console.log(`worker output (tail):\n${worker.output().slice(-3000)}`);
+    const hits = outcomes.filter((o) => o.hit);
+    console.log(`base run ${baseFlow.dailyId}, run ${dailyId}; outputs in ${path.relative(PROJECT_ROOT, out)}; ${seconds(Date.now() - t0)} in all`);
+    console.log(
+      `${checks.length - failed} passed, ${failed} failed; faults: ${hits.length} of ${outcomes.length} hit a running phase (${PHASES.map((p) => `${p} ${hits.filter((o) => o.fault.phase === p).length}/${outcomes.filter((o) => o.fault.phase === p).length}`).join(', ')}); seed ${args.seed}, rerun with: ${rerun}`,
+    );
+    process.exit(failed ? 1 : 0);
   } finally {
     await client.connection.close();
   }
-  for (const [name, ok, detail] of checks) console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail && !ok ? `: ${detail}` : ''}`);
-  const failed = checks.filter((c) => !c[1]).length;
-  console.log(`${checks.length - failed} passed, ${failed} failed (base run ${baseRun.workflowId}; outputs in ${path.relative(PROJECT_ROOT, out)})`);
-  process.exit(failed ? 1 : 0);
 }
 
 main().catch((e) => {
-  console.error(`chaos failed: ${e instanceof Error ? e.message : String(e)}`);
+  if (e instanceof UsageError) {
+    console.error(`${e.message}\nusage: npm run chaos -- [--posts 200000] [--seed N]`);
+    process.exit(2);
+  }
+  console.error(`chaos failed: ${e instanceof Error ? e.message : String(e)}${replay ? `\n${replay}` : ''}`);
   process.exit(1);
 });
