@@ -163,7 +163,7 @@ export function cleaningActivities(config: Config, s3: ReturnType<typeof s3Adapt
       checkInput(input);
       const ctx = Context.current();
       // Statements can run for a while without a step to report: keep the heartbeat going.
-      const beat = setInterval(() => ctx.heartbeat({ step: 'alive' }), 10_000);
+      const beat = setInterval(() => ctx.heartbeat({ step: 'alive' }), 5_000);
       const started = performance.now();
       try {
         const result = config.warehouse.kind === 'databricks' ? await runOnDatabricks(input) : await runOnDuckdb(input);

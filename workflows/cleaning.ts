@@ -15,17 +15,19 @@ import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
 
 const FATAL = [NonRetryable.badInput, NonRetryable.missingResource, NonRetryable.auth, NonRetryable.config];
 
-// Listing only: quick, retried through short outages.
+// Listing only: quick, retried through short outages (a worker lost mid-listing is noticed
+// at the start-to-close timeout, so it stays short).
 const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
+  startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: FATAL },
 });
 
-// The cleaning run heartbeats every few seconds (download progress, each statement); a worker
-// that dies is noticed within the heartbeat timeout and the run starts again from the objects.
+// The cleaning run heartbeats at least every 5 s (a timer, besides download progress and each
+// statement); a worker that dies is noticed within the 30 s heartbeat timeout and the run
+// starts again from the objects.
 const heavy = proxyActivities<Activities>({
   startToCloseTimeout: '3 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10, nonRetryableErrorTypes: FATAL },
 });
 
