@@ -9,6 +9,7 @@ import { emulationActivities } from './emulation';
 import { kafkaAdapter, type KafkaDeps } from './kafka';
 import { kinesisAdapter } from './kinesis';
 import { landingActivities } from './landing';
+import { mwaaActivities, mwaaAdapter } from './mwaa';
 import { mysqlAdapter } from './mysql';
 import { s3Adapter } from './s3';
 import { streamingActivities } from './streaming';
@@ -21,9 +22,12 @@ export function createActivities(config: Config, deps: ActivityDeps = {}) {
   const kafka = kafkaAdapter(config, deps);
   const s3 = s3Adapter(config);
   const kinesis = kinesisAdapter(config);
+  // The legacy DAG (dailyPipelineWorkflow's optional stage); the MWAA client is made on first use.
+  const mwaa = mwaaAdapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka, kinesis), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3), ...databricksActivities(config), ...streamingActivities(config, kinesis, s3) },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka, kinesis), ...landingActivities(config, kafka, s3), ...cleaningActivities(config, s3), ...databricksActivities(config), ...streamingActivities(config, kinesis, s3), ...mwaaActivities(config, { adapter: mwaa }) },
     async close() {
+      mwaa.close();
       await Promise.allSettled([mysql.close(), kafka.close(), s3.close(), kinesis.close()]);
     },
   };

@@ -1,7 +1,8 @@
 /**
  * Amazon MWAA adapter: the only module that talks to MWAA and the Airflow inside it. Used to
- * migrate off MWAA (`npm run mwaa`) and by the `triggerMwaaDag` activity, which lets a Temporal
- * pipeline call a legacy DAG while the migration is under way.
+ * migrate off MWAA (`npm run mwaa`) and by the legacy-DAG activities (`triggerMwaaDag`,
+ * `waitMwaaDagRun`, `stopMwaaDagRun`, registered on the worker), which let a Temporal pipeline
+ * call a legacy DAG while the migration is under way (dailyPipelineWorkflow's `legacyDag` stage).
  *
  * - `GetEnvironment` and `CreateCliToken` go through `@aws-sdk/client-mwaa`.
  * - Airflow's REST API goes through MWAA's `InvokeRestApi` (Airflow >= 2.4.3: IAM-signed, no
@@ -21,7 +22,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../common/config';
 import { classify, NonRetryable } from '../common/errors';
-import type { AirflowDagFacts, AirflowRunFacts, AirflowTaskRetry } from '../common/mwaa';
+import { MWAA_DAG_RUN_FAILED, TERMINAL_DAG_RUN_STATES, type AirflowDagFacts, type AirflowRunFacts, type AirflowTaskRetry } from '../common/mwaa';
 
 // ---------------------------------------------------------------------------------------------
 // InvokeRestApi, hand-made.
@@ -231,7 +232,7 @@ export class UnsupportedCallError extends Error {
   override name = 'UnsupportedCallError';
 }
 
-export const MWAA_DAG_RUN_FAILED = 'PinflowMwaaDagRunFailed';
+export { MWAA_DAG_RUN_FAILED };
 export const MIN_REST_API_VERSION = [2, 4, 3] as const;
 /** InvokeRestApi's limit on `Path` (service model: RestApiPath max 64). */
 export const MAX_REST_PATH = 64;
@@ -672,6 +673,11 @@ export interface TriggerMwaaDagInput {
   dagRunId?: string;
   /** Between two polls of the run (each one heartbeats). Default 10 s. */
   pollIntervalMs?: number;
+  /**
+   * Default true: wait for the run's end. false: trigger (or adopt) the run and return its
+   * current state at once (a run already `failed` still fails); follow it with waitMwaaDagRun.
+   */
+  wait?: boolean;
 }
 
 export interface TriggerMwaaDagResult {
@@ -686,22 +692,49 @@ export interface TriggerMwaaDagResult {
   endDate?: string;
 }
 
+export interface WaitMwaaDagRunInput {
+  /** Default: MWAA_ENVIRONMENT. */
+  environment?: string;
+  dagId: string;
+  dagRunId: string;
+  /** The state the caller last saw: the activity returns as soon as the run's state differs. */
+  since?: string;
+  /** Return the current state after this long even when it has not changed. Default 5 min. */
+  maxWaitMs?: number;
+  /** Between two polls of the run (each one heartbeats). Default 10 s. */
+  pollIntervalMs?: number;
+}
+
+export type MwaaDagRunStatus = Omit<TriggerMwaaDagResult, 'adopted'>;
+
 const DAG_ID = /^[A-Za-z0-9_.-]{1,250}$/;
 
 function badInput(message: string): never {
   throw ApplicationFailure.nonRetryable(message, NonRetryable.badInput);
 }
 
+function dagRunFailed(environment: string, dagId: string, dagRunId: string, logicalDate: string, state: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`MWAA environment ${environment}: DAG run ${dagId}/${dagRunId} (logical date ${logicalDate}) ended in state ${state}`, MWAA_DAG_RUN_FAILED);
+}
+
+const isoOf = (d: string) => {
+  const t = new Date(d);
+  return Number.isNaN(t.getTime()) ? d : t.toISOString();
+};
+
 /**
  * Activities on a legacy MWAA DAG. Give `triggerMwaaDag` a heartbeatTimeout of a few poll
  * intervals (so cancellation and worker loss reach it) and a startToCloseTimeout longer than
- * the DAG's runtime.
+ * the DAG's runtime; or, to follow the run from a workflow (as dailyPipelineWorkflow does),
+ * `triggerMwaaDag({wait: false})` then `waitMwaaDagRun` in a loop, and `stopMwaaDagRun` when
+ * the workflow is cancelled. `opts.adapter`: share an adapter (the worker closes it).
  */
-export function mwaaActivities(config: Config, opts: MwaaAdapterOptions = {}) {
-  let adapter: MwaaAdapter | undefined;
+export function mwaaActivities(config: Config, opts: MwaaAdapterOptions & { adapter?: MwaaAdapter } = {}) {
+  let adapter: MwaaAdapter | undefined = opts.adapter;
   const mwaa = () => (adapter ??= mwaaAdapter(config, opts));
   const envName = (e: string | undefined) => e ?? config.mwaa.environment ?? badInput('no MWAA environment given (input.environment or MWAA_ENVIRONMENT)');
   const checkDag = (dagId: string) => (DAG_ID.test(dagId) ? dagId : badInput(`invalid DAG id ${JSON.stringify(dagId)}`));
+  const checkRunId = (runId: string) => (typeof runId === 'string' && /^[A-Za-z0-9_.~:+-]{1,250}$/.test(runId) ? runId : badInput(`invalid DAG run id ${JSON.stringify(runId)}`));
 
   return {
     /**
@@ -709,7 +742,8 @@ export function mwaaActivities(config: Config, opts: MwaaAdapterOptions = {}) {
      * that id is adopted, so retries and repeated calls never start a second run), then polls
      * the run, heartbeating `{dagRunId, state}`, until it succeeds (returned) or fails
      * (non-retryable `PinflowMwaaDagRunFailed` naming the run and its state). Cancelling the
-     * activity marks the Airflow run failed (Airflow >= 2.4.3) and stops.
+     * activity marks the Airflow run failed (Airflow >= 2.4.3) and stops. With `wait: false`
+     * it returns right after the trigger.
      */
     async triggerMwaaDag(input: TriggerMwaaDagInput): Promise<TriggerMwaaDagResult> {
       const ctx = Context.current();
@@ -718,17 +752,29 @@ export function mwaaActivities(config: Config, opts: MwaaAdapterOptions = {}) {
       const when = new Date(input.logicalDate);
       if (Number.isNaN(when.getTime())) badInput(`invalid logical date ${JSON.stringify(input.logicalDate)}`);
       const logicalDate = when.toISOString();
-      const dagRunId = input.dagRunId ?? mwaaDagRunId(when);
+      const dagRunId = checkRunId(input.dagRunId ?? mwaaDagRunId(when));
       const pollMs = input.pollIntervalMs ?? 10_000;
       const m = mwaa();
 
       ctx.heartbeat({ dagRunId, state: 'triggering' });
+      // The run must be followable once triggered: over InvokeRestApi its path has a length limit.
+      const runPath = `/dags/${encodeURIComponent(dagId)}/dagRuns/${encodeURIComponent(dagRunId)}`;
+      if (runPath.length > MAX_REST_PATH && (await m.getEnvironment(environment)).restApi) {
+        badInput(
+          `MWAA environment ${environment}: DAG run path ${runPath} would be ${runPath.length} characters, over InvokeRestApi's limit of ${MAX_REST_PATH}, so the run could be started but never followed; nothing was triggered (use a DAG id of at most ${MAX_REST_PATH - runPath.length + dagId.length} characters, or a shorter run id)`,
+        );
+      }
       // Airflow accepts a run for a paused DAG but never starts it: fail now, not after the timeout.
       if (await m.isDagPaused(environment, dagId)) {
         badInput(`MWAA environment ${environment}: DAG ${dagId} is paused (cut over to Temporal?), so a run for ${logicalDate} would stay queued; unpause it first (npm run mwaa -- rollback) or stop calling it`);
       }
       const { run: first, adopted } = await m.triggerRun(environment, dagId, dagRunId, logicalDate, input.conf);
       let run = first;
+      if (input.wait === false) {
+        ctx.heartbeat({ dagRunId, state: run.state });
+        if (run.state === 'failed') throw dagRunFailed(environment, dagId, dagRunId, logicalDate, run.state);
+        return { environment, dagId, dagRunId, logicalDate, state: run.state, adopted, startDate: run.startDate, endDate: run.endDate };
+      }
       const signal = ctx.cancellationSignal;
       try {
         for (;;) {
@@ -736,12 +782,7 @@ export function mwaaActivities(config: Config, opts: MwaaAdapterOptions = {}) {
           if (run.state === 'success') {
             return { environment, dagId, dagRunId, logicalDate, state: run.state, adopted, startDate: run.startDate, endDate: run.endDate };
           }
-          if (run.state === 'failed') {
-            throw ApplicationFailure.nonRetryable(
-              `MWAA environment ${environment}: DAG run ${dagId}/${dagRunId} (logical date ${logicalDate}) ended in state ${run.state}`,
-              MWAA_DAG_RUN_FAILED,
-            );
-          }
+          if (run.state === 'failed') throw dagRunFailed(environment, dagId, dagRunId, logicalDate, run.state);
           await sleep(pollMs, signal);
           run = await m.getRun(environment, dagId, dagRunId);
         }
@@ -752,6 +793,53 @@ export function mwaaActivities(config: Config, opts: MwaaAdapterOptions = {}) {
         }
         throw err;
       }
+    },
+
+    /**
+     * Follows an existing DAG run, heartbeating `{dagRunId, state}` every poll: returns when the
+     * run succeeds, when its state differs from `since`, or after `maxWaitMs` (then, if the DAG
+     * is paused, fails non-retryably: Airflow would never finish the run). A `failed` run fails
+     * non-retryably (`PinflowMwaaDagRunFailed`). Read-only: cancelling it only stops waiting.
+     */
+    async waitMwaaDagRun(input: WaitMwaaDagRunInput): Promise<MwaaDagRunStatus> {
+      const ctx = Context.current();
+      const environment = envName(input.environment);
+      const dagId = checkDag(input.dagId);
+      const dagRunId = checkRunId(input.dagRunId);
+      const pollMs = input.pollIntervalMs ?? 10_000;
+      const maxWaitMs = input.maxWaitMs ?? 300_000;
+      const started = Date.now();
+      const m = mwaa();
+      for (;;) {
+        const run = await m.getRun(environment, dagId, dagRunId);
+        ctx.heartbeat({ dagRunId, state: run.state });
+        const logicalDate = isoOf(run.logicalDate);
+        if (run.state === 'failed') throw dagRunFailed(environment, dagId, dagRunId, logicalDate, run.state);
+        const status: MwaaDagRunStatus = { environment, dagId, dagRunId, logicalDate, state: run.state, startDate: run.startDate, endDate: run.endDate };
+        if (TERMINAL_DAG_RUN_STATES.includes(run.state) || (input.since !== undefined && run.state !== input.since)) return status;
+        if (Date.now() - started + pollMs > maxWaitMs) {
+          if (await m.isDagPaused(environment, dagId)) {
+            badInput(`MWAA environment ${environment}: DAG ${dagId} is paused while its run ${dagRunId} is ${run.state}, so Airflow will not finish it; unpause the DAG (the run then goes on) and run the caller again`);
+          }
+          return status;
+        }
+        await sleep(pollMs, ctx.cancellationSignal);
+      }
+    },
+
+    /**
+     * Stops a DAG run that is not finished by marking it failed (Airflow >= 2.4.3; older
+     * environments cannot: `stopped: false`). Idempotent: a finished run is left as it is.
+     */
+    async stopMwaaDagRun(input: { environment?: string; dagId: string; dagRunId: string }): Promise<{ dagRunId: string; state: string; stopped: boolean }> {
+      const environment = envName(input.environment);
+      const dagId = checkDag(input.dagId);
+      const dagRunId = checkRunId(input.dagRunId);
+      const m = mwaa();
+      const run = await m.getRun(environment, dagId, dagRunId);
+      if (TERMINAL_DAG_RUN_STATES.includes(run.state)) return { dagRunId, state: run.state, stopped: false };
+      const stopped = await m.markRunFailed(environment, dagId, dagRunId);
+      return { dagRunId, state: stopped ? 'failed' : run.state, stopped };
     },
 
     /** Pauses (default) or unpauses a DAG; idempotent. */

@@ -24,7 +24,7 @@ export const PIPELINE_METRICS = {
   stageDuration: 'pinflow_stage_duration',
 } as const;
 
-export type Stage = 'emulation_batch' | 'landing_topic' | 'cleaning' | 'daily_landing' | 'daily_cleaning';
+export type Stage = 'emulation_batch' | 'landing_topic' | 'cleaning' | 'daily_landing' | 'daily_legacy_dag' | 'daily_cleaning';
 
 /** The named pipeline counters on a meter (an activity's `Context.current().metricMeter`, or the workflow's `metricMeter`). */
 export function pipelineMetrics(meter: MetricMeter) {

@@ -585,3 +585,14 @@ export function cutoverWindow(t: ScheduleTranslation, lastRun: AirflowRunFacts |
     missed: missed.filter((d) => withinEnd(d)),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failure types of the legacy-DAG activities (activities/mwaa.ts) and of dailyPipelineWorkflow's
+// legacy stage, here so workflows can match on them.
+
+/** A DAG run ended in state `failed` (non-retryable: a retry would only adopt the same failed run). */
+export const MWAA_DAG_RUN_FAILED = 'PinflowMwaaDagRunFailed';
+/** A DAG run did not reach a terminal state within the caller's deadline (the run goes on in Airflow). */
+export const MWAA_DAG_RUN_TIMED_OUT = 'PinflowMwaaDagRunTimedOut';
+/** The Airflow states a DAG run does not leave by itself. */
+export const TERMINAL_DAG_RUN_STATES: readonly string[] = ['success', 'failed'];

@@ -1,11 +1,12 @@
 /**
- * npm run pipeline -- [--date YYYY-MM-DD] [--out DIR] [--wait]
+ * npm run pipeline -- [--date YYYY-MM-DD] [--out DIR] [--wait] [--legacy-dag ENV/DAG [--legacy-dag-conf JSON]]
  *
  * Runs the daily pipeline for one date now (default: today, UTC): landing, then cleaning and
  * the analytics, as dailyPipelineWorkflow `daily-pipeline-<prefix>-<date>`. If that date is
  * already running, the command attaches to it (with --wait) instead of starting a second one;
  * a finished date runs again and replaces its outputs. --out DIR (implies --wait) writes the
- * analytics, summary.json and report.html as `npm run clean -- --out` does.
+ * analytics, summary.json and report.html as `npm run clean -- --out` does. --legacy-dag runs
+ * that MWAA DAG for the date between landing and cleaning (`legacyDag` of the input).
  */
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
@@ -18,6 +19,7 @@ import type { dailyPipelineWorkflow } from '../workflows';
 import { dailyStageQuery } from '../workflows/daily';
 import { printCleaningResult } from './clean';
 import { parseOptions, runCli, UsageError } from './cli';
+import { LEGACY_DAG_OPTIONS, legacyDagOption } from './legacy-dag';
 import { writeOutputs } from './outputs';
 import { pollEvery, ProgressPrinter } from './progress';
 
@@ -28,13 +30,14 @@ export interface PipelineArgs {
 }
 
 export function parsePipelineArgs(argv: string[], config: Config, nowMs = Date.now()): PipelineArgs {
-  const opts = parseOptions(argv, { values: ['--date', '--out', '--prefix', '--output-root'], flags: ['--wait'] });
+  const opts = parseOptions(argv, { values: ['--date', '--out', '--prefix', '--output-root', ...LEGACY_DAG_OPTIONS], flags: ['--wait'] });
   const date = opts.get('--date') ?? todayUtc(nowMs);
   const problems = dateProblems(date, nowMs);
   if (problems.length) throw new UsageError(`--date: ${problems.join('; ')}`);
+  const legacyDag = legacyDagOption(opts);
   const out = opts.get('--out');
   return {
-    input: { prefix: opts.get('--prefix') ?? config.prefix, date, outputRoot: opts.get('--output-root') },
+    input: { prefix: opts.get('--prefix') ?? config.prefix, date, outputRoot: opts.get('--output-root'), ...(legacyDag ? { legacyDag } : {}) },
     wait: opts.has('--wait') || out !== undefined,
     out: out === undefined ? undefined : path.resolve(out),
   };
@@ -78,7 +81,11 @@ export async function runPipeline(
     const poll = pollEvery(1_000, () =>
       handle
         .query(dailyStageQuery)
-        .then((s) => printer.update(`${args.input.date}: ${s.stage}${s.stageMs.landing !== undefined ? ` (landing took ${(s.stageMs.landing / 1000).toFixed(1)} s)` : ''}`))
+        .then((s) =>
+          printer.update(
+            `${args.input.date}: ${s.stage}${s.stageMs.landing !== undefined ? ` (landing took ${(s.stageMs.landing / 1000).toFixed(1)} s)` : ''}${s.legacyDag ? ` (legacy DAG run ${s.legacyDag.dagRunId}: ${s.legacyDag.state})` : ''}`,
+          ),
+        )
         .then(() => undefined),
     );
     let result: DailyPipelineResult;
@@ -88,9 +95,13 @@ export async function runPipeline(
       await poll.stop();
     }
     log(`done ${workflowId}: landed ${result.landing.records} records in ${result.landing.objects} objects (${(result.stageMs.landing / 1000).toFixed(1)} s), cleaning + analytics ${(result.stageMs.cleaning / 1000).toFixed(1)} s`);
+    if (result.legacyDag) {
+      const l = result.legacyDag;
+      log(`legacy DAG ${l.environment}/${l.dagId}: run ${l.dagRunId} (logical date ${l.logicalDate}) ${l.state}${l.adopted ? ', adopted (it already existed)' : ''} (${((result.stageMs.legacyDag ?? 0) / 1000).toFixed(1)} s)`);
+    }
     printCleaningResult(result.cleaning, log);
     if (!args.out) return { workflowId, attached, result };
-    const { report } = await writeOutputs(config, result.cleaning, args.out, { workflowId, date: result.date });
+    const { report } = await writeOutputs(config, result.cleaning, args.out, { workflowId, date: result.date, ...(result.legacyDag ? { legacyDag: result.legacyDag } : {}) });
     log(`wrote ${args.out}/<name>.json for 12 tables, summary.json\nreport: ${report}`);
     return { workflowId, attached, result, report };
   } finally {
@@ -99,7 +110,7 @@ export async function runPipeline(
 }
 
 if (require.main === module) {
-  runCli('pipeline', 'npm run pipeline -- [--date YYYY-MM-DD] [--out DIR] [--wait]', async (config, argv) => {
+  runCli('pipeline', 'npm run pipeline -- [--date YYYY-MM-DD] [--out DIR] [--wait] [--legacy-dag ENV/DAG [--legacy-dag-conf JSON]]', async (config, argv) => {
     await runPipeline(config, parsePipelineArgs(argv, config));
   });
 }

@@ -13,6 +13,9 @@
  *   backfill --from YYYY-MM-DD --to YYYY-MM-DD one run per date, in order
  *   delete
  * Common: [--schedule-id ID] [--prefix P]; create also [--output-root KEYS/]
+ * Legacy stage (create, update): [--legacy-dag ENV/DAG [--legacy-dag-conf JSON]] makes every
+ * scheduled run also run that MWAA DAG between landing and cleaning; update --no-legacy-dag
+ * removes it (update without either keeps what the schedule has).
  *
  * Overlap policies (what happens when a run is due while the previous one still runs):
  * SKIP, BUFFER_ONE (default: the next waits, later ones are dropped), BUFFER_ALL, CANCEL_OTHER,
@@ -24,10 +27,11 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../common/config';
-import { dateProblems, scheduleId as defaultScheduleId } from '../common/daily';
+import { dateProblems, scheduleId as defaultScheduleId, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
 import { connectClient } from '../workers/client';
 import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from './schedule-ops';
 import { parseOptions, runCli, UsageError } from './cli';
+import { LEGACY_DAG_OPTIONS, legacyDagOption } from './legacy-dag';
 
 export const DEFAULT_CRON = '0 0 * * *';
 export const DEFAULT_OVERLAP: keyof typeof ScheduleOverlapPolicy = 'BUFFER_ONE';
@@ -50,6 +54,8 @@ export interface ScheduleArgs {
   to?: string;
   /** Key prefix of the outputs (default: the bucket root). */
   outputRoot?: string;
+  /** The scheduled runs' legacy stage; null: remove it (update); undefined: none (create) / unchanged (update). */
+  legacyDag?: LegacyDagInput | null;
 }
 
 /** A five-field cron (minute hour day-of-month month day-of-week) in the syntax Temporal accepts. */
@@ -66,7 +72,10 @@ const DURATION = /^(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
 export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.now()): ScheduleArgs {
   const [command, ...rest] = argv;
   if (!command || !COMMANDS.includes(command as Command)) throw new UsageError(`expected one of ${COMMANDS.join('|')}${command ? `, got ${JSON.stringify(command)}` : ''}`);
-  const opts = parseOptions(rest, { values: ['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root'], flags: ['--paused'] });
+  const opts = parseOptions(rest, { values: ['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root', ...LEGACY_DAG_OPTIONS], flags: ['--paused', '--no-legacy-dag'] });
+  const legacyDag = legacyDagOption(opts);
+  if ((legacyDag || opts.has('--no-legacy-dag')) && command !== 'create' && command !== 'update') throw new UsageError(`--legacy-dag and --no-legacy-dag apply to create and update, not ${command}`);
+  if (opts.has('--no-legacy-dag') && (legacyDag || command !== 'update')) throw new UsageError('--no-legacy-dag (update only) removes the legacy stage; it cannot be combined with --legacy-dag');
   const problems: string[] = [];
   const cron = opts.get('--cron');
   if (cron !== undefined) problems.push(...cronProblems(cron));
@@ -97,6 +106,7 @@ export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.n
     from,
     to,
     outputRoot: opts.get('--output-root'),
+    legacyDag: opts.has('--no-legacy-dag') ? null : legacyDag,
   };
 }
 
@@ -137,11 +147,11 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
             workflowType: DAILY_WORKFLOW_TYPE,
             taskQueue: config.temporal.taskQueue,
             workflowIdPrefix: `daily-pipeline-${args.prefix}`,
-            args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}) }],
+            args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}), ...(args.legacyDag ? { legacyDag: args.legacyDag } : {}) } satisfies DailyPipelineInput],
             overlap: ScheduleOverlapPolicy[overlap],
             catchupWindow: catchup as Duration,
           });
-          if (outcome === 'created') log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}`);
+          if (outcome === 'created') log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}${args.legacyDag ? `, legacy DAG ${args.legacyDag.environment}/${args.legacyDag.dagId}` : ''}`);
           else log(`schedule ${id} exists with this spec: unchanged (${description.state.paused ? 'paused' : 'active'})`);
         } catch (err) {
           if (err instanceof ScheduleConflictError) throw new UsageError(`schedule ${id} exists with a different spec (${err.differences.join('; ')}): change it with npm run schedule -- update`);
@@ -153,6 +163,11 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
         const d = await describeOrExplain(client, id);
         const have = specOf(d);
         const prevArgs = d.action.type === 'startWorkflow' && d.action.args ? [...d.action.args] : [{ prefix: args.prefix }];
+        if (args.legacyDag !== undefined) {
+          // Set or remove the scheduled runs' legacy stage; the rest of the input stays.
+          const { legacyDag: _old, ...rest } = (prevArgs[0] ?? { prefix: args.prefix }) as DailyPipelineInput;
+          prevArgs[0] = args.legacyDag ? { ...rest, legacyDag: args.legacyDag } : rest;
+        }
         const overlap = args.overlap ?? (have.overlap as Overlap);
         await ensureSchedule(client, {
           scheduleId: id,
@@ -166,7 +181,8 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
           catchupWindow: (args.catchupWindow as Duration | undefined) ?? have.catchupWindowMs,
           update: true,
         });
-        log(`updated schedule ${id}`);
+        const legacyNow = (prevArgs[0] as DailyPipelineInput | undefined)?.legacyDag;
+        log(`updated schedule ${id}${args.legacyDag !== undefined ? `: ${legacyNow ? `legacy DAG ${legacyNow.environment}/${legacyNow.dagId}` : 'no legacy DAG'}` : ''}`);
         return;
       }
       case 'describe': {
@@ -174,6 +190,8 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
         const s = specOf(d);
         log(`schedule ${id}: ${d.state.paused ? `PAUSED${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`);
         log(`  cron "${s.cron}" UTC, overlap ${s.overlap}, catch-up window ${s.catchupWindowMs / 1000} s`);
+        const legacy = d.action.type === 'startWorkflow' ? (d.action.args?.[0] as DailyPipelineInput | undefined)?.legacyDag : undefined;
+        if (legacy) log(`  legacy DAG: ${legacy.environment}/${legacy.dagId} after landing, before cleaning${legacy.conf ? ` (conf ${JSON.stringify(legacy.conf)})` : ''}`);
         log(`  runs so far: ${d.info.numActionsTaken}, skipped for overlap: ${d.info.numActionsSkippedOverlap}`);
         log(`  next: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`);
         for (const a of d.info.recentActions.slice(-5)) {
@@ -220,7 +238,7 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
 }
 
 if (require.main === module) {
-  runCli('schedule', 'npm run schedule -- create|update|describe|pause|unpause|trigger|backfill|delete [--cron C] [--overlap P] [--catchup-window D] [--paused] [--from D --to D] [--note T] [--schedule-id ID]', async (config, argv) => {
+  runCli('schedule', 'npm run schedule -- create|update|describe|pause|unpause|trigger|backfill|delete [--cron C] [--overlap P] [--catchup-window D] [--paused] [--from D --to D] [--note T] [--schedule-id ID] [--legacy-dag ENV/DAG [--legacy-dag-conf JSON] | --no-legacy-dag]', async (config, argv) => {
     await runSchedule(config, parseScheduleArgs(argv, config));
   });
 }

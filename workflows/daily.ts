@@ -6,26 +6,59 @@
  * history, retries and UI page; this workflow shows the stage (search attribute PipelineStage,
  * the `stage` query, current details) and returns the counts.
  *
+ * Optional legacy stage (`input.legacyDag`), between landing and cleaning: one run of an MWAA
+ * DAG for the same logical date, while tasks move off MWAA one at a time. Sequential on
+ * purpose: the DAG's remaining tasks read what landing wrote, and a failed DAG run stops the
+ * pipeline before cleaning publishes outputs for that date. `triggerMwaaDag` (wait: false)
+ * creates the run with an id derived from this workflow's id (retries and reruns adopt it,
+ * never a second run); `waitMwaaDagRun` then follows it, heartbeating every poll and returning
+ * on each state change (or every 30 polls, at most 5 min), so the `stage` query shows the
+ * run's state while the history grows by one activity per change, not per poll. A `failed`
+ * run fails the pipeline non-retryably naming the environment, DAG and run id; cancelling the
+ * pipeline marks the run failed in Airflow.
+ *
  * One run per date: the canonical id is `daily-pipeline-<prefix>-<date>`. A schedule's run
  * (id `daily-pipeline-<prefix>-<scheduled time>`) hands the work to a child with the canonical
  * id, so a manual run and a scheduled run of the same date can never run in parallel: the
  * second is rejected while the first runs. A rerun of a finished date replaces its outputs.
  */
 import {
+  ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   executeChild,
+  isCancellation,
+  log,
   metricMeter,
   ParentClosePolicy,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
   WorkflowIdReusePolicy,
+  type RetryPolicy,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { dailyWorkflowId, dateProblems, logicalDateOf, type DailyPipelineInput, type DailyPipelineResult, type DailyStatus } from '../common/daily';
+import type { Activities } from '../activities';
+import {
+  dailyWorkflowId,
+  dateProblems,
+  LEGACY_DAG_DEFAULTS,
+  legacyDagProblems,
+  legacyDagRunId,
+  legacyLogicalDate,
+  logicalDateOf,
+  type DailyPipelineInput,
+  type DailyPipelineResult,
+  type DailyStatus,
+  type LegacyDagInput,
+  type LegacyDagStatus,
+} from '../common/daily';
 import { NonRetryable } from '../common/errors';
+import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../common/mwaa';
 import { PipelineDate, PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import type { CleaningResult } from '../common/cleaning';
 import { pipelineMetrics } from '../common/metrics';
@@ -34,6 +67,24 @@ import type { LandingResult } from '../common/landing';
 const ScheduledStart = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
 export const dailyStageQuery = defineQuery<DailyStatus>('stage');
+
+/**
+ * The legacy stage's retry policy: throttling, 5xx, network errors and a lost worker are retried
+ * (12 attempts, about 13 minutes in all, before the pipeline fails); a failed DAG run, bad input, access
+ * denied, an unknown environment/DAG or a conflicting run are not. Retries are safe: the trigger
+ * adopts the run an earlier attempt created, the wait only reads.
+ */
+const LEGACY_RETRY: RetryPolicy = {
+  initialInterval: '2 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '2 minutes',
+  maximumAttempts: 12,
+  nonRetryableErrorTypes: [NonRetryable.badInput, NonRetryable.missingResource, NonRetryable.auth, NonRetryable.config, NonRetryable.conflict, MWAA_DAG_RUN_FAILED],
+};
+/** A wait activity returns at least this often (a state change returns it sooner). */
+const LEGACY_MAX_WAIT_MS = 300_000;
+
+const duration = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 100) / 10} s`);
 
 function resolveDate(input: DailyPipelineInput): string {
   if (input.date) return input.date;
@@ -47,7 +98,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     throw ApplicationFailure.nonRetryable(`invalid pipeline input: prefix ${JSON.stringify(input.prefix)} is not a pipeline prefix`, NonRetryable.badInput);
   }
   const date = resolveDate(input);
-  const problems = dateProblems(date, Date.now());
+  const problems = [...dateProblems(date, Date.now()), ...legacyDagProblems(input.legacyDag)];
   if (problems.length) throw ApplicationFailure.nonRetryable(`invalid pipeline input: ${problems.join('; ')}`, NonRetryable.badInput);
 
   const canonical = dailyWorkflowId(input.prefix, date);
@@ -123,10 +174,19 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     status.stageMs.landing = Date.now() - t0;
     pipelineMetrics(metricMeter).stageDuration('daily_landing', status.stageMs.landing);
 
+    // Optional stage: the legacy DAG for this date (see the module comment).
+    let legacy: LegacyDagStatus | undefined;
+    if (input.legacyDag) {
+      t0 = Date.now();
+      legacy = await legacyStage(input.legacyDag);
+      status.stageMs.legacyDag = Date.now() - t0;
+      pipelineMetrics(metricMeter).stageDuration('daily_legacy_dag', status.stageMs.legacyDag);
+    }
+
     // Stage 2: clean + analytics (one run per prefix at a time: the cleaning workflow's fixed id).
     const cleaningId = `cleaning-${input.prefix}`;
     status.children.cleaning = cleaningId;
-    enter('cleaning', `cleaning + analytics (${cleaningId}); landed ${landed.records} new records`);
+    enter('cleaning', `cleaning + analytics (${cleaningId}); landed ${landed.records} new records${legacy ? `; legacy DAG run ${legacy.dagRunId} ${legacy.state}` : ''}`);
     t0 = Date.now();
     let cleaned: CleaningResult;
     try {
@@ -147,13 +207,86 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     pipelineMetrics(metricMeter).stageDuration('daily_cleaning', status.stageMs.cleaning);
 
     const rows = Object.entries(cleaned.tables).map(([n, t]) => `${n} ${t.rows}`).join(', ');
-    enter('done', `done: landed ${landed.records} records; ${rows}; 9 analytics outputs`);
+    enter('done', `done: landed ${landed.records} records; ${legacy ? `legacy DAG ${legacy.environment}/${legacy.dagId} run ${legacy.dagRunId} ${legacy.state}; ` : ''}${rows}; 9 analytics outputs`);
     return {
       date,
       prefix: input.prefix,
       landing: { records: landed.records, objects: landed.objects, deadLetters: landed.deadLetters },
       cleaning: cleaned,
-      stageMs: { landing: status.stageMs.landing, cleaning: status.stageMs.cleaning },
+      stageMs: { landing: status.stageMs.landing, cleaning: status.stageMs.cleaning, ...(legacy ? { legacyDag: status.stageMs.legacyDag } : {}) },
+      ...(legacy ? { legacyDag: { ...legacy } } : {}),
     };
+  }
+
+  /** Runs the legacy DAG for `date` to its end; returns the run (state success) or throws. */
+  async function legacyStage(legacyInput: LegacyDagInput): Promise<LegacyDagStatus> {
+    const { environment, dagId } = legacyInput;
+    const pollIntervalMs = legacyInput.pollIntervalMs ?? LEGACY_DAG_DEFAULTS.pollIntervalMs;
+    const timeoutMs = legacyInput.timeoutMs ?? LEGACY_DAG_DEFAULTS.timeoutMs;
+    const maxWaitMs = Math.min(LEGACY_MAX_WAIT_MS, pollIntervalMs * 30);
+    const run: LegacyDagStatus = { environment, dagId, dagRunId: legacyDagRunId(canonical, date), logicalDate: legacyLogicalDate(date), state: 'triggering' };
+    status.legacyDag = run;
+    const label = `legacy DAG ${environment}/${dagId} run ${run.dagRunId}`;
+    const show = () => setCurrentDetails(`${label}: ${run.state}${run.adopted ? ' (adopted: it already existed)' : ''}`);
+    enter('legacy-dag', `${label}: triggering`);
+
+    // Short: a few Airflow calls. The workflow waits for a cancelled trigger to finish, so the
+    // run it may still create is stopped below.
+    const triggerer = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: LEGACY_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
+    // Heartbeats every poll; one slow Airflow answer (the SDK retries for up to ~2 min) is tolerated.
+    const follower = proxyActivities<Activities>({ startToCloseTimeout: maxWaitMs + 300_000, heartbeatTimeout: 2 * pollIntervalMs + 120_000, retry: LEGACY_RETRY });
+    const stopper = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { ...LEGACY_RETRY, maximumAttempts: 5 } });
+
+    const deadline = Date.now() + timeoutMs;
+    try {
+      const t = await triggerer.triggerMwaaDag({ environment, dagId, logicalDate: run.logicalDate, conf: legacyInput.conf ?? {}, dagRunId: run.dagRunId, wait: false });
+      Object.assign(run, { state: t.state, adopted: t.adopted, startDate: t.startDate, endDate: t.endDate });
+      show();
+      while (!TERMINAL_DAG_RUN_STATES.includes(run.state)) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw ApplicationFailure.nonRetryable(
+            `${label} is still ${run.state} after ${duration(timeoutMs)} (legacyDag.timeoutMs); cleaning was not run. The run goes on in Airflow: rerunning this date adopts it and waits again (or mark it failed in Airflow)`,
+            MWAA_DAG_RUN_TIMED_OUT,
+          );
+        }
+        const w = await follower.waitMwaaDagRun({ environment, dagId, dagRunId: run.dagRunId, since: run.state, maxWaitMs: Math.min(maxWaitMs, left), pollIntervalMs });
+        Object.assign(run, { state: w.state, startDate: w.startDate, endDate: w.endDate });
+        show();
+      }
+      return run;
+    } catch (err) {
+      if (isCancellation(err)) {
+        // The pipeline was cancelled: stop the DAG run too (as a cancelled triggerMwaaDag does).
+        await CancellationScope.nonCancellable(async () => {
+          try {
+            const stop = await stopper.stopMwaaDagRun({ environment, dagId, dagRunId: run.dagRunId });
+            run.state = stop.state;
+            if (!stop.stopped && !TERMINAL_DAG_RUN_STATES.includes(stop.state)) log.warn(`${label}: could not be marked failed (Airflow < 2.4.3); it goes on in Airflow`);
+          } catch (e) {
+            log.warn(`${label}: could not be stopped after the pipeline was cancelled: ${(e as Error).message}`);
+          }
+        });
+        throw err;
+      }
+      if (err instanceof ApplicationFailure) throw err; // the timeout above
+      const cause = err instanceof ActivityFailure && err.cause ? err.cause : (err as Error);
+      const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+      if (type === MWAA_DAG_RUN_FAILED) {
+        run.state = 'failed';
+        throw ApplicationFailure.create({
+          message: `legacy DAG stage failed: ${cause.message}; cleaning was not run. See the run in Airflow; to run it again, clear it there, then rerun this date (the pipeline adopts run ${run.dagRunId} and waits for it)`,
+          type: MWAA_DAG_RUN_FAILED,
+          nonRetryable: true,
+          cause: err as Error,
+        });
+      }
+      throw ApplicationFailure.create({
+        message: `${label}: the legacy DAG stage failed (${run.state === 'triggering' ? 'while triggering the run' : `last state ${run.state}`}): ${cause.message}; cleaning was not run`,
+        type: type ?? 'PinflowLegacyDagStageFailed',
+        nonRetryable: true,
+        cause: err as Error,
+      });
+    }
   }
 }

@@ -15,9 +15,11 @@
  * - The webserver's CLI endpoint `POST /aws_mwaa/cli` (bearer CLI token from CreateCliToken,
  *   60 s), speaking Airflow 2.2's CLI: `dags list|list-runs|next-execution|pause|unpause|trigger`,
  *   answers `{stdout, stderr}` in base64.
- * - Faults: `inject({fault: 'throttle' | 'deny' | 'server-error', times, operation?, airflow?})`
+ * - Faults: `inject({fault: 'throttle' | 'deny' | 'server-error' | 'drop-response', times, operation?, airflow?})`
  *   answers 429 ThrottlingException, 403 AccessDeniedException or 500 InternalServerException
- *   to the matching requests; an unknown environment is a 404 ResourceNotFoundException.
+ *   to the matching requests, or (`drop-response`) carries the request out and then closes the
+ *   connection without answering (the caller cannot know it worked: a lost response); an
+ *   unknown environment is a 404 ResourceNotFoundException.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -81,7 +83,7 @@ export interface StandinCall {
 }
 
 export interface Fault {
-  fault: 'throttle' | 'deny' | 'server-error';
+  fault: 'throttle' | 'deny' | 'server-error' | 'drop-response';
   /** How many matching requests get the fault (default 1). */
   times?: number;
   operation?: StandinCall['operation'];
@@ -187,7 +189,13 @@ export async function startMwaaStandin(opts: { region?: string } = {}): Promise<
     return expected === signature ? undefined : 'signature does not match the request';
   }
 
+  /** Responses to drop (drop-response faults): the request is carried out, the answer never sent. */
+  const dropping = new WeakSet<http.ServerResponse>();
   const send = (res: http.ServerResponse, status: number, body: unknown, errorType?: string) => {
+    if (dropping.has(res)) {
+      res.socket?.destroy();
+      return;
+    }
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'x-amzn-requestid': randomBytes(8).toString('hex') };
     if (errorType) headers['x-amzn-errortype'] = errorType;
     res.writeHead(status, headers).end(JSON.stringify(body));
@@ -414,7 +422,8 @@ export async function startMwaaStandin(opts: { region?: string } = {}): Promise<
     }
     calls.push(call);
     const fault = takeFault(call);
-    if (fault) return answerFault(res, fault, call);
+    if (fault?.fault === 'drop-response') dropping.add(res);
+    else if (fault) return answerFault(res, fault, call);
     if (operation === 'other') return send(res, 404, { message: `no operation at ${req.method} ${path}` }, 'UnknownOperationException');
 
     const env = environments.get(name);
