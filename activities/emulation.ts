@@ -6,14 +6,14 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Message } from 'kafkajs';
 import type { Config } from '../common/config';
-import { guarded, NonRetryable } from '../common/errors';
+import { NonRetryable } from '../common/errors';
 import { progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
 import { ensureStreams, putRecordsBatched, type kinesisAdapter } from './kinesis';
 import { DEFAULT_STREAM_SHARDS, streamName } from '../common/streaming';
 import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from './mysql';
-import { postRecords } from './rest-proxy';
+import { postRecords, restProxyTarget } from './rest-proxy';
 import { pipelineMetrics } from '../common/metrics';
 
 export interface EmitBatchInput {
@@ -56,7 +56,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
   const topics = (prefix: string) => SOURCE_TABLES.map((t) => topicName(prefix, t.topic));
 
   async function readPlan(plan: BatchPlan) {
-    return guarded('MySQL', mysql.address, async () => {
+    return mysql.guard(async () => {
       if (plan.kind === 'keys') return { batch: await readKeys(mysql.pool(), plan.keys), keys: plan.keys, upperKey: null as number | null, exhausted: false };
       const r = await readRange(mysql.pool(), plan.afterKey, plan.limit);
       return { ...r, exhausted: r.upperKey === null };
@@ -155,11 +155,15 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
           }),
         );
       } else {
-        if (!config.restProxyUrl) throw ApplicationFailure.nonRetryable('REST_PROXY_URL is not set: the rest-proxy sink needs it', NonRetryable.config);
-        const base = config.restProxyUrl;
+        const target = restProxyTarget(config);
+        if (!target) throw ApplicationFailure.nonRetryable('REST_PROXY_URL is not set: the rest-proxy sink needs it', NonRetryable.config);
         for (const t of SOURCE_TABLES) {
           const records = posts.map((p) => ({ key: String(p.key), value: batch[t.topic].get(p.key) }));
-          await postRecords(base, topicName(input.prefix, t.topic), records, ctx.cancellationSignal);
+          await postRecords(target, topicName(input.prefix, t.topic), records, {
+            signal: ctx.cancellationSignal,
+            // Waiting out a 429 / 5xx: heartbeat, so the wait is not taken for a dead worker.
+            onWait: ({ status, attempt }) => ctx.heartbeat({ stage: `${t.topic}: proxy answered ${status}, retry ${attempt}`, seq: input.seq }),
+          });
           ctx.heartbeat({ stage: `posted ${t.topic}`, seq: input.seq });
         }
       }

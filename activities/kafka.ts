@@ -1,9 +1,19 @@
-/** Kafka adapter (kafkajs): the only module that talks to the broker. */
+/**
+ * Kafka adapter (kafkajs): the only module that talks to the broker.
+ *
+ * `createKafka(config)` is the one factory of kafkajs clients in the project (activities,
+ * commands, the stack's health check, benchmarks, tests): every client gets the configured
+ * TLS (`KAFKA_SSL`, `KAFKA_SSL_CA`, mutual TLS with `KAFKA_SSL_CERT`/`KAFKA_SSL_KEY`) and SASL
+ * (`KAFKA_SASL_MECHANISM`: PLAIN, SCRAM-SHA-256/512, or AWS MSK IAM as OAUTHBEARER).
+ */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer } from 'kafkajs';
+import fs from 'node:fs';
+import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import { addressOf, type Config } from '../common/config';
 import { guarded } from '../common/errors';
+import { describeKafkaSecurity } from '../common/kafka-security';
 import type { SystemCheck } from '../common/types';
+import { mskIamTokenProvider } from './kafka-msk-iam';
 
 export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({
@@ -12,11 +22,33 @@ export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}
     connectionTimeout: 3_000,
     requestTimeout: 30_000,
     // kafkajs retries inside a call; Temporal retries the activity around it. Keep the inner
-    // loop short so an outage surfaces as an activity retry visible in the UI.
+    // loop short so an outage surfaces as an activity retry visible in the UI. A failed SASL
+    // authentication is not retried by kafkajs at all (non-retriable), a failed certificate
+    // check only by this short loop; both then fail the activity non-retryably (errors.ts).
     retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 3_000 },
     logLevel: config.logLevel === 'DEBUG' ? logLevel.INFO : logLevel.NOTHING,
+    ...kafkaSecurityOptions(config.kafka),
     ...overrides,
   });
+}
+
+/** One MSK IAM token provider per region for the process: connections share its cached token. */
+const mskIamProviders = new Map<string, () => Promise<{ value: string }>>();
+
+/** kafkajs's `ssl` and `sasl` options for the configured security (none: plaintext). */
+export function kafkaSecurityOptions(k: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const read = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file, 'utf8'));
+  const ssl = k.ssl && (k.ssl.caFile || k.ssl.certFile ? { ca: k.ssl.caFile ? [read(k.ssl.caFile)!] : undefined, cert: read(k.ssl.certFile), key: read(k.ssl.keyFile) } : true);
+  let sasl: SASLOptions | undefined;
+  const s = k.sasl;
+  if (s?.mechanism === 'aws-msk-iam') {
+    const provider = mskIamProviders.get(s.region) ?? mskIamTokenProvider({ region: s.region });
+    mskIamProviders.set(s.region, provider);
+    sasl = { mechanism: 'oauthbearer', oauthBearerProvider: provider };
+  } else if (s) {
+    sasl = { mechanism: s.mechanism, username: s.username, password: s.password } as SASLOptions;
+  }
+  return { ...(ssl && { ssl }), ...(sasl && { sasl }) };
 }
 
 /** The Java client's murmur2 partitioner, so records of one key land where MSK put them. */
@@ -234,7 +266,7 @@ export function kafkaAdapter(config: Config, deps: KafkaDeps = {}) {
           await admin.disconnect();
         }
         const latencyMs = Math.round(performance.now() - started);
-        return { system: 'kafka', address, latencyMs, detail: `produced and consumed on ${topic}` };
+        return { system: 'kafka', address, latencyMs, detail: `produced and consumed on ${topic} over ${describeKafkaSecurity(config.kafka)}` };
       });
     },
   };

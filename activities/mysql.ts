@@ -1,23 +1,23 @@
-/** MySQL adapter: the only module that talks to the source database. */
+/**
+ * MySQL adapter: the only module that talks to the source database. Every connection takes its
+ * options from ./mysql-connection.ts (TLS, RDS IAM tokens), and errors are classified there with
+ * advice naming the setting to change.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { ApplicationFailure } from '@temporalio/common';
 import { addressOf, PROJECT_ROOT, type Config } from '../common/config';
-import { guarded, NonRetryable } from '../common/errors';
+import { NonRetryable } from '../common/errors';
+import { describeMysqlSecurity } from '../common/mysql-security';
 import { SOURCE_TABLES, type SourceTable } from '../common/source-tables';
 import type { SourceDescription, SystemCheck } from '../common/types';
+import { guardedMysql, mysqlConnectionOptions, mysqlTlsStatus } from './mysql-connection';
 
 export function createMysqlPool(config: Config, connectionLimit = 4): mysql.Pool {
-  return mysql.createPool({
-    uri: config.mysql.url,
-    connectionLimit,
-    connectTimeout: 5_000,
-    dateStrings: true,
-    supportBigNumbers: true,
-    enableKeepAlive: true,
-    multipleStatements: false,
-  });
+  return mysql.createPool(
+    mysqlConnectionOptions(config, { connectionLimit, dateStrings: true, supportBigNumbers: true, enableKeepAlive: true, multipleStatements: false }),
+  );
 }
 
 const q = (id: string) => `\`${id.replace(/`/g, '``')}\``;
@@ -27,7 +27,7 @@ export async function ensureDatabase(config: Config): Promise<void> {
   const u = new URL(config.mysql.url);
   const db = decodeURIComponent(u.pathname.slice(1));
   u.pathname = '/';
-  const conn = await mysql.createConnection({ uri: u.toString(), connectTimeout: 5_000 });
+  const conn = await mysql.createConnection(mysqlConnectionOptions({ ...config, mysql: { ...config.mysql, url: u.toString() } }));
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS ${q(db)} CHARACTER SET utf8mb4`);
   } finally {
@@ -165,21 +165,23 @@ export function mysqlAdapter(config: Config) {
   const database = decodeURIComponent(new URL(config.mysql.url).pathname.slice(1));
   let pool: mysql.Pool | undefined;
   const getPool = () => (pool ??= createMysqlPool(config));
+  const guard = <T>(fn: () => Promise<T>) => guardedMysql(config, fn);
 
   const activities = {
-    /** Doctor: one round trip to the database named in MYSQL_URL. */
+    /** Doctor: one round trip to the database named in MYSQL_URL, and the session's TLS state. */
     async checkMysql(): Promise<SystemCheck> {
-      return guarded('MySQL', address, async () => {
+      return guard(async () => {
         const started = performance.now();
         const [rows] = await getPool().query<mysql.RowDataPacket[]>('SELECT VERSION() AS version, DATABASE() AS db');
         const latencyMs = Math.round(performance.now() - started);
-        return { system: 'mysql', address, latencyMs, detail: `${rows[0]?.version} database ${rows[0]?.db}` };
+        const transport = await mysqlTlsStatus(getPool());
+        return { system: 'mysql', address, latencyMs, detail: `${rows[0]?.version} database ${rows[0]?.db}, ${transport} (${describeMysqlSecurity(config.mysql)})` };
       });
     },
 
     /** Validates the source tables and returns their sizes and key range. */
     async describeSource(): Promise<SourceDescription> {
-      return guarded('MySQL', address, () => describeSource(getPool(), database));
+      return guard(() => describeSource(getPool(), database));
     },
   };
 
@@ -187,6 +189,8 @@ export function mysqlAdapter(config: Config) {
     activities,
     pool: getPool,
     address,
+    /** Runs `fn` against this database, classifying its errors with TLS/IAM advice. */
+    guard,
     async close() {
       await pool?.end();
       pool = undefined;

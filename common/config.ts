@@ -11,6 +11,10 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { decodeEncryptionKey, derivedKeyId, KEY_ID, parseKeyFile, parseOldKeys } from './encryption-keys';
+import { KAFKA_SASL_MECHANISMS, kafkaSecurity, kafkaSecurityProblems, pemProblem, type KafkaSasl, type KafkaSaslMechanism, type KafkaTls } from './kafka-security';
+import { isMysqlSslMode, mysqlSecurity, mysqlSecurityProblems, type MysqlIam, type MysqlSslMode, type MysqlTls } from './mysql-security';
+import { rememberSecret, rememberSecrets } from './redact';
+import { parseProxyHeaders } from './rest-proxy-settings';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -21,10 +25,14 @@ export const SECRET_SETTINGS = new Set([
   'S3_SECRET_ACCESS_KEY',
   'DATABRICKS_TOKEN',
   'REST_PROXY_URL',
+  'REST_PROXY_PASSWORD',
+  'REST_PROXY_HEADERS',
   'TEMPORAL_API_KEY',
   'TEMPORAL_ENCRYPTION_KEY',
   'TEMPORAL_ENCRYPTION_KEYS_OLD',
   'CODEC_SERVER_TOKEN',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
 ]);
 
 /** The local stack's credentials for the S3 server it starts (used only against loopback). */
@@ -35,7 +43,23 @@ export const LOCAL_KINESIS_CREDENTIALS = { accessKeyId: 'pinflow', secretAccessK
 /** Fixed credentials for a loopback MWAA endpoint (the tests' stand-in); never used against AWS. */
 export const LOCAL_MWAA_CREDENTIALS = { accessKeyId: 'pinflow-mwaa', secretAccessKey: 'pinflow-mwaa-local-secret' };
 
+/**
+ * The local stack's secured Kafka listener (SASL_SSL, SCRAM-SHA-512; SCRAM-SHA-256 and PLAIN
+ * accept the same user), beside the plain one on 127.0.0.1:9092, and the SCRAM user it creates.
+ * Its broker certificate is signed by the stack's CA, `caFile` (relative to the project root).
+ */
+export const LOCAL_KAFKA_SECURED = {
+  brokers: '127.0.0.1:9094',
+  mechanism: 'scram-sha-512',
+  username: 'pinflow',
+  password: 'pinflow-local-scram',
+  caFile: '.data/kafka/tls/ca.pem',
+} as const;
+
 const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+/** An AWS KMS key as S3 takes it: key id (incl. multi-Region mrk-), key ARN, alias/NAME or alias ARN. */
+const KMS_KEY_ID =
+  /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-f]{32}|alias\/[A-Za-z0-9/_-]{1,250}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key\/(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-f]{32})|alias\/[A-Za-z0-9/_-]{1,250}))$/;
 
 const optionalString = z
   .string()
@@ -46,6 +70,12 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 
 /** A file path (relative: to the project root) that must name a readable file. */
 const readableFile = optionalString.refine((v) => v === undefined || isReadableFile(v), 'must be a readable file');
+/** A readable PEM file (relative: to the project root) holding a certificate or a private key. */
+const pemFile = (kind: 'certificate' | 'private key') =>
+  optionalString.superRefine((v, ctx) => {
+    const problem = v === undefined ? undefined : isReadableFile(v) ? pemProblem(path.resolve(PROJECT_ROOT, v), kind) : 'must be a readable file';
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const port = z
   .string()
   .regex(/^\d{1,5}$/, 'must be a TCP port (1-65535)')
@@ -101,6 +131,16 @@ const schema = z
       .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean))
       .refine((list) => list.length > 0 && list.every((b) => hostPort.test(b)), 'must be a comma-separated list of host:port'),
     KAFKA_CLIENT_ID: z.string().min(1).default('pinflow'),
+    // TLS and SASL towards the brokers (common/kafka-security.ts; combinations checked in crossCheck).
+    KAFKA_SSL: optionalString.refine((v) => v === undefined || v === 'true' || v === 'false', 'must be "true" or "false"').transform((v) => v as 'true' | 'false' | undefined),
+    KAFKA_SSL_CA: pemFile('certificate'),
+    KAFKA_SSL_CERT: pemFile('certificate'),
+    KAFKA_SSL_KEY: pemFile('private key'),
+    KAFKA_SASL_MECHANISM: optionalString
+      .refine((v) => v === undefined || (KAFKA_SASL_MECHANISMS as readonly string[]).includes(v), `must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}`)
+      .transform((v) => v as KafkaSaslMechanism | undefined),
+    KAFKA_SASL_USERNAME: optionalString,
+    KAFKA_SASL_PASSWORD: optionalString,
 
     MYSQL_URL: z
       .string()
@@ -113,6 +153,14 @@ const schema = z
           return false;
         }
       }, 'must be mysql://user:password@host:port/database'),
+    // TLS and RDS IAM tokens towards MySQL (common/mysql-security.ts; combinations checked in crossCheck).
+    MYSQL_SSL_MODE: optionalString
+      .refine((v) => v === undefined || isMysqlSslMode(v), 'must be disabled, required, verify-ca or verify-full')
+      .transform((v) => v as MysqlSslMode | undefined),
+    MYSQL_SSL_CA: pemFile('certificate'),
+    MYSQL_IAM_AUTH: optionalString
+      .refine((v) => v === undefined || v === 'true' || v === 'false', 'must be "true" or "false"')
+      .transform((v) => v as 'true' | 'false' | undefined),
 
     // Unset: the local stack's server. Empty or "aws": AWS's regional endpoint.
     S3_ENDPOINT: z
@@ -126,6 +174,12 @@ const schema = z
       .default('user-pinflow-bucket'),
     S3_ACCESS_KEY_ID: optionalString,
     S3_SECRET_ACCESS_KEY: optionalString,
+    // Server-side encryption of every object pinflow writes; unset: the bucket's default encryption.
+    S3_SSE: optionalString
+      .refine((v) => v === undefined || v === 'AES256' || v === 'aws:kms', 'must be "AES256" or "aws:kms" (or unset: the bucket\'s default encryption)')
+      .transform((v) => v as 'AES256' | 'aws:kms' | undefined),
+    // Only with S3_SSE=aws:kms; unset there: the bucket's default KMS key, or the AWS managed key aws/s3.
+    S3_SSE_KMS_KEY_ID: optionalString.refine((v) => v === undefined || KMS_KEY_ID.test(v), 'must be a KMS key id, key ARN, alias/NAME or alias ARN'),
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
 
     // Unset: the local stack's kinesalite. Empty or "aws": AWS's regional endpoint.
@@ -151,7 +205,17 @@ const schema = z
     // Extra trusted CA (PEM file) for the warehouse's TLS: a corporate proxy, or the tests' stand-in.
     DATABRICKS_CA_FILE: optionalString.refine((v) => v === undefined || fs.existsSync(v), 'must be a readable PEM file'),
 
-    REST_PROXY_URL: optionalString.pipe(z.union([z.undefined(), httpUrl])),
+    REST_PROXY_URL: optionalString
+      .pipe(z.union([z.undefined(), httpUrl]))
+      .refine((v) => v === undefined || !/^[a-z]+:\/\/[^/?#]*@/i.test(v), 'must not carry credentials (user:password@): set REST_PROXY_USERNAME and REST_PROXY_PASSWORD, or REST_PROXY_HEADERS'),
+    // Basic auth for the REST proxy (both or neither; the password is a secret), and/or extra
+    // headers (a secret JSON object, e.g. {"x-api-key": "..."} for API Gateway).
+    REST_PROXY_USERNAME: optionalString.refine((v) => v === undefined || !v.includes(':'), 'must not contain ":" (basic auth splits user and password at the first ":")'),
+    REST_PROXY_PASSWORD: optionalString,
+    REST_PROXY_HEADERS: optionalString.superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : problemOf(parseProxyHeaders(v));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     // Unset or empty: AWS's regional MWAA endpoint (credentials from the AWS default chain).
     MWAA_ENDPOINT: optionalString.pipe(z.union([z.undefined(), httpUrl])),
     MWAA_ENVIRONMENT: optionalString.refine(
@@ -179,6 +243,9 @@ function crossCheck(env: Record<string, string | undefined>): Array<[string, str
     const missing = set('S3_ACCESS_KEY_ID') ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
     problems.push([missing, 'must be set together with its pair (or neither, to use the AWS default credential chain)']);
   }
+  if (set('S3_SSE_KMS_KEY_ID') && (env.S3_SSE ?? '').trim() !== 'aws:kms') {
+    problems.push(['S3_SSE_KMS_KEY_ID', 'needs S3_SSE=aws:kms (a KMS key is used only for SSE-KMS)']);
+  }
   if (set('TEMPORAL_TLS_CERT') !== set('TEMPORAL_TLS_KEY')) {
     const missing = set('TEMPORAL_TLS_CERT') ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT';
     problems.push([missing, 'must be set together with its pair (mTLS needs the client certificate and its private key)']);
@@ -196,6 +263,26 @@ function crossCheck(env: Record<string, string | undefined>): Array<[string, str
     const ids = old.map(([id]) => id);
     if (ids.includes(currentId)) problems.push(['TEMPORAL_ENCRYPTION_KEYS_OLD', `must not reuse the current key's id "${currentId}"`]);
     else if (new Set(ids).size !== ids.length) problems.push(['TEMPORAL_ENCRYPTION_KEYS_OLD', 'lists a key id twice']);
+  }
+  problems.push(...kafkaSecurityProblems(env, PROJECT_ROOT));
+  problems.push(...mysqlSecurityProblems(env));
+  problems.push(...restProxyProblems(env, set));
+  return problems;
+}
+
+/** The REST proxy's credentials: basic auth as a pair, not with an Authorization header too, only with a URL. */
+function restProxyProblems(env: Record<string, string | undefined>, set: (key: string) => boolean): Array<[string, string]> {
+  const problems: Array<[string, string]> = [];
+  if (set('REST_PROXY_USERNAME') !== set('REST_PROXY_PASSWORD')) {
+    const missing = set('REST_PROXY_USERNAME') ? 'REST_PROXY_PASSWORD' : 'REST_PROXY_USERNAME';
+    problems.push([missing, 'must be set together with its pair (basic auth needs both; or neither)']);
+  }
+  const headers = set('REST_PROXY_HEADERS') ? parseProxyHeaders((env.REST_PROXY_HEADERS ?? '').trim()) : {};
+  if (typeof headers !== 'string' && set('REST_PROXY_USERNAME') && Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+    problems.push(['REST_PROXY_HEADERS', 'sets Authorization, which REST_PROXY_USERNAME / REST_PROXY_PASSWORD also set: use one or the other']);
+  }
+  for (const key of ['REST_PROXY_USERNAME', 'REST_PROXY_PASSWORD', 'REST_PROXY_HEADERS']) {
+    if (set(key) && !set('REST_PROXY_URL')) problems.push([key, 'needs REST_PROXY_URL (the proxy it authenticates to)']);
   }
   return problems;
 }
@@ -221,14 +308,18 @@ export interface Config {
   /** The worker's Prometheus endpoint; port undefined: no metrics. */
   metrics: { port?: number; host: string };
   logFormat: 'text' | 'json';
-  kafka: { brokers: string[]; clientId: string };
-  mysql: { url: string };
+  /** `ssl` set: TLS (files absolute; none: the system CAs); `sasl` set: authenticate (activities/kafka.ts). */
+  kafka: { brokers: string[]; clientId: string; ssl?: KafkaTls; sasl?: KafkaSasl };
+  /** `tls` set: TLS with that verification (activities/mysql-connection.ts); `iam` set: an RDS IAM token per connection. */
+  mysql: { url: string; tls?: MysqlTls; iam?: MysqlIam };
   s3: {
     endpoint?: string;
     bucket: string;
     region: string;
     forcePathStyle: boolean;
     credentials?: { accessKeyId: string; secretAccessKey: string };
+    /** Server-side encryption sent with every object write (activities/s3.ts); undefined: the bucket's default. */
+    sse?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
   };
   kinesis: {
     /** undefined: AWS's regional endpoint. */
@@ -244,6 +335,8 @@ export interface Config {
     databricks: { host?: string; token?: string; httpPath?: string; catalog: string; schema: string; clusterId?: string; caFile?: string };
   };
   restProxyUrl?: string;
+  /** Sent with every REST proxy request (secrets: never logged): basic auth and/or extra headers. */
+  restProxyAuth?: { basic?: { username: string; password: string }; headers?: Record<string, string> };
   /** Amazon MWAA, only for migrating off it (`npm run mwaa`) and the `triggerMwaaDag` activity. */
   mwaa: { endpoint?: string; environment?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -285,7 +378,11 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     for (const [key, message] of problems) byKey.set(key, [...(byKey.get(key) ?? []), message]);
     throw new ConfigError([...byKey].map(([key, msgs]) => `${key} ${[...new Set(msgs)].join('; ')}${describeValue(key, env[key])}`));
   }
-  return toConfig(result.data);
+  // Every secret setting's value (and a key file's keys) is redacted from errors and logs (common/redact.ts).
+  rememberSecrets(SECRET_SETTINGS, env);
+  const config = toConfig(result.data);
+  rememberSecret(...Object.values(config.encryption?.keys ?? {}));
+  return config;
 }
 
 function toConfig(e: Env): Config {
@@ -312,9 +409,16 @@ function toConfig(e: Env): Config {
     },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     logFormat: e.LOG_FORMAT,
-    kafka: { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID },
-    mysql: { url: e.MYSQL_URL },
-    s3: { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.AWS_REGION, forcePathStyle: e.S3_ENDPOINT !== undefined, credentials },
+    kafka: { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID, ...kafkaSecurity(e, PROJECT_ROOT) },
+    mysql: { url: e.MYSQL_URL, ...mysqlSecurity(e, (f) => path.resolve(PROJECT_ROOT, f)) },
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET,
+      region: e.AWS_REGION,
+      forcePathStyle: e.S3_ENDPOINT !== undefined,
+      credentials,
+      ...(e.S3_SSE && { sse: { algorithm: e.S3_SSE, ...(e.S3_SSE_KMS_KEY_ID && { kmsKeyId: e.S3_SSE_KMS_KEY_ID }) } }),
+    },
     kinesis: { endpoint: e.KINESIS_ENDPOINT, region: e.AWS_REGION, credentials: isLoopback(e.KINESIS_ENDPOINT) ? LOCAL_KINESIS_CREDENTIALS : undefined },
     prefix: e.PIPELINE_PREFIX,
     warehouse: {
@@ -331,6 +435,7 @@ function toConfig(e: Env): Config {
       },
     },
     restProxyUrl: e.REST_PROXY_URL,
+    restProxyAuth: restProxyAuth(e),
     mwaa: {
       endpoint: e.MWAA_ENDPOINT,
       environment: e.MWAA_ENVIRONMENT,
@@ -347,6 +452,13 @@ function temporalSecurity(e: Env): Pick<Config['temporal'], 'tls' | 'apiKey'> {
   const defined = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
   const useTls = Object.keys(defined).length > 0 || e.TEMPORAL_API_KEY !== undefined;
   return { ...(useTls && { tls: defined }), ...(e.TEMPORAL_API_KEY !== undefined && { apiKey: e.TEMPORAL_API_KEY }) };
+}
+
+function restProxyAuth(e: Env): Config['restProxyAuth'] {
+  const basic = e.REST_PROXY_USERNAME && e.REST_PROXY_PASSWORD ? { username: e.REST_PROXY_USERNAME, password: e.REST_PROXY_PASSWORD } : undefined;
+  const parsed = e.REST_PROXY_HEADERS ? parseProxyHeaders(e.REST_PROXY_HEADERS) : undefined;
+  const headers = typeof parsed === 'object' ? parsed : undefined;
+  return basic || headers ? { ...(basic && { basic }), ...(headers && { headers }) } : undefined;
 }
 
 function encryptionKeys(e: Env): Config['encryption'] {

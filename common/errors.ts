@@ -8,6 +8,7 @@
  * are rethrown with the same naming so the UI shows where the problem is.
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { redactError, redactText } from './redact';
 
 export type System = 'MySQL' | 'Kafka' | 'S3' | 'Kinesis' | 'Databricks' | 'MWAA' | 'REST proxy';
 
@@ -42,7 +43,50 @@ const mysqlFatal: Record<string, keyof typeof NonRetryable> = {
   ER_NO_SUCH_TABLE: 'missingResource',
   ER_BAD_FIELD_ERROR: 'missingResource',
   ER_PARSE_ERROR: 'badInput',
+  ER_SECURE_TRANSPORT_REQUIRED: 'config', // MySQL's require_secure_transport=ON, over a plain connection
+  HANDSHAKE_NO_SSL_SUPPORT: 'config', // TLS asked for (MYSQL_SSL_MODE), the server offers none
+  MYSQL_CLEAR_PASSWORD_NOT_ENABLED: 'config', // the server wants a clear-text password (an RDS IAM user) and MYSQL_IAM_AUTH is off
+  AUTH_SWITCH_PLUGIN_ERROR: 'auth', // our RDS IAM token could not be signed (no AWS credentials)
 };
+
+/** How the MySQL client was configured, for advice in classify()'s message (activities/mysql-connection.ts). */
+export interface MysqlErrorContext {
+  tlsMode: 'disabled' | 'required' | 'verify-ca' | 'verify-full';
+  caFile?: string;
+  iam: boolean;
+  /** Access was denied over plain TCP, and the same credentials were accepted over TLS. */
+  tlsRequired?: boolean;
+}
+
+/** A certificate the client refused (mysql2 reports every TLS handshake failure as HANDSHAKE_SSL_ERROR). */
+const CERT_PROBLEM = /certificate|altnames|self[- ]signed|unable to (?:get|verify)|CERT_|issuer/i;
+
+/** What the user should change, when the error and the client's settings say it; '' otherwise. */
+function mysqlAdvice(e: ErrorLike, ctx: MysqlErrorContext | undefined): string {
+  const setCa = 'set MYSQL_SSL_MODE=required or verify-full with MYSQL_SSL_CA';
+  switch (e.code) {
+    case 'ER_ACCESS_DENIED_ERROR':
+      if (ctx?.tlsRequired) return `: the server requires TLS for this user: ${setCa}`;
+      if (ctx?.iam) return ': the IAM token was refused: check that the IAM policy allows rds-db:connect on arn:aws:rds-db:<region>:<account>:dbuser:<resource-id>/<user>, that AWS_REGION is the instance\'s region, and that the user was created IDENTIFIED WITH AWSAuthenticationPlugin';
+      return '';
+    case 'ER_SECURE_TRANSPORT_REQUIRED':
+      return `: the server requires TLS: ${setCa}`;
+    case 'HANDSHAKE_NO_SSL_SUPPORT':
+      return `: MYSQL_SSL_MODE=${ctx?.tlsMode ?? 'required'} asks for TLS: enable TLS on the server (ssl_cert, ssl_key), or set MYSQL_SSL_MODE=disabled where clear text is acceptable`;
+    case 'MYSQL_CLEAR_PASSWORD_NOT_ENABLED':
+      return ': for an RDS IAM database user set MYSQL_IAM_AUTH=true (with MYSQL_SSL_MODE=verify-full and MYSQL_SSL_CA)';
+    case 'HANDSHAKE_SSL_ERROR': {
+      if (!CERT_PROBLEM.test(e.message ?? '')) return '';
+      if (/altnames|Hostname\/IP/i.test(e.message ?? '')) {
+        return ': TLS certificate verification failed: the server\'s certificate does not name this host (MYSQL_SSL_MODE=verify-full): connect with a host name the certificate lists, or set MYSQL_SSL_MODE=verify-ca';
+      }
+      const trusted = ctx?.caFile ? `the CA file MYSQL_SSL_CA=${ctx.caFile}` : 'the system CAs (MYSQL_SSL_CA is not set)';
+      return `: TLS certificate verification failed: the server's certificate is not signed by ${trusted}: set MYSQL_SSL_CA to the CA bundle that signed it (for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)`;
+    }
+    default:
+      return '';
+  }
+}
 
 const s3Fatal: Record<string, keyof typeof NonRetryable> = {
   NoSuchBucket: 'missingResource',
@@ -52,6 +96,11 @@ const s3Fatal: Record<string, keyof typeof NonRetryable> = {
   InvalidBucketName: 'config',
   AllAccessDisabled: 'auth',
   XAdminUserNotFound: 'auth', // versitygw's answer to an unknown access key (AWS: InvalidAccessKeyId)
+  // SSE (S3_SSE, S3_SSE_KMS_KEY_ID): a key that does not exist, is disabled or pending deletion, or an algorithm the server lacks.
+  'KMS.NotFoundException': 'config',
+  'KMS.DisabledException': 'config',
+  'KMS.KMSInvalidStateException': 'config',
+  InvalidEncryptionAlgorithmError: 'config',
 };
 
 const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
@@ -61,7 +110,70 @@ const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
   INVALID_TOPIC_EXCEPTION: 'config',
   MESSAGE_TOO_LARGE: 'badInput', // the same request would be refused again
   RECORD_LIST_TOO_LARGE: 'badInput',
+  SASL_AUTHENTICATION_FAILED: 'auth',
+  UNSUPPORTED_SASL_MECHANISM: 'auth',
+  MskIamNoCredentials: 'auth', // activities/kafka-msk-iam.ts: no AWS credentials to sign the token
 };
+
+/** Node/OpenSSL codes (KafkaJSConnectionError.code) of a broker certificate this client does not trust. */
+const KAFKA_TLS_UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+
+/** Certificate problems other than trust, with what to do about them. */
+const KAFKA_TLS_ADVICE: Record<string, string> = {
+  CERT_HAS_EXPIRED: "TLS certificate verification failed: the broker's certificate has expired: renew it on the broker",
+  CERT_NOT_YET_VALID: "TLS certificate verification failed: the broker's certificate is not valid yet: check the clocks of this host and the broker",
+  ERR_TLS_CERT_ALTNAME_INVALID: "TLS certificate verification failed: the broker's certificate does not name this host: use a broker address (KAFKA_BROKERS, and the brokers' advertised listeners) that the certificate lists",
+};
+
+/** The chain kafkajs builds (KafkaJSNumberOfRetriesExceeded -> KafkaJSConnectionError), outermost first. */
+function errorChain(e: ErrorLike): ErrorLike[] {
+  const chain: ErrorLike[] = [];
+  for (let x: ErrorLike | undefined = e; x && chain.length < 5 && !chain.includes(x); x = (x as { cause?: ErrorLike }).cause) chain.push(x);
+  return chain;
+}
+
+/** The TLS code of a Kafka connection failure that retrying cannot fix, if it is one. */
+function kafkaTlsCode(e: ErrorLike): string | undefined {
+  for (const x of errorChain(e)) {
+    const code = typeof x.code === 'string' ? x.code : '';
+    if (KAFKA_TLS_UNTRUSTED.has(code) || KAFKA_TLS_ADVICE[code]) return code;
+    // The broker refused our client certificate (alerts: certificate unknown/required, bad certificate, unknown CA, access denied).
+    if (/^ERR_SSL_.*ALERT_(?:.*CERTIFICATE.*|UNKNOWN_CA|ACCESS_DENIED)$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** What to check, for Kafka's authentication and TLS failures; '' otherwise. */
+function kafkaAdvice(e: ErrorLike): string {
+  const chain = errorChain(e);
+  const sasl = chain.find((x) => x.name === 'KafkaJSSASLAuthenticationError' || x.type === 'SASL_AUTHENTICATION_FAILED' || x.type === 'UNSUPPORTED_SASL_MECHANISM');
+  if (sasl) {
+    if (/mechanism is not supported|UNSUPPORTED_SASL_MECHANISM/i.test(`${sasl.message} ${sasl.type}`)) return ': the broker does not offer this SASL mechanism on this listener: check KAFKA_SASL_MECHANISM and KAFKA_BROKERS';
+    if (/OAUTHBEARER/i.test(sasl.message ?? '')) return ': the AWS MSK IAM token was refused: check that the AWS credentials are allowed kafka-cluster:Connect on the cluster, and AWS_REGION is the cluster\'s region';
+    return ': check KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD (and KAFKA_SASL_MECHANISM)';
+  }
+  const code = kafkaTlsCode(e);
+  if (!code) {
+    // What a listener does to a client whose TLS or SASL does not match it; also what a broker
+    // restart looks like, so it stays retryable, with the hint.
+    const closed = chain.some((x) => x.name === 'KafkaJSConnectionClosedError');
+    return closed ? ' (if this persists: the listener may expect other security than this client uses: check KAFKA_SSL/KAFKA_SSL_CA and KAFKA_SASL_MECHANISM)' : '';
+  }
+  if (KAFKA_TLS_UNTRUSTED.has(code)) {
+    return ": TLS certificate verification failed: the broker's certificate is not signed by a CA this client trusts (KAFKA_SSL_CA, or the system CAs when it is unset): set KAFKA_SSL_CA to the CA that signed the broker's certificate";
+  }
+  return `: ${KAFKA_TLS_ADVICE[code] ?? 'the broker refused the client certificate: check KAFKA_SSL_CERT/KAFKA_SSL_KEY (a certificate signed by a CA the broker trusts, with its key)'}`;
+}
 
 /**
  * Kinesis (AWS JSON 1.1 error types; kinesalite answers the same). Throttling
@@ -114,6 +226,8 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
   if (e instanceof ApplicationFailure && e.nonRetryable) return undefined;
   switch (system) {
     case 'MySQL':
+      // A refused certificate stays refused; other handshake failures (a reset) may pass.
+      if (e.code === 'HANDSHAKE_SSL_ERROR') return CERT_PROBLEM.test(e.message ?? '') ? 'config' : undefined;
       return typeof e.code === 'string' ? mysqlFatal[e.code] : undefined;
     case 'S3': {
       const code = e.name ?? e.Code;
@@ -129,7 +243,9 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
     }
     case 'Kafka': {
       const inner = (e as { cause?: ErrorLike }).cause;
-      return (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || (inner?.type && kafkaFatal[inner.type]) || undefined;
+      const fatal = (e.name && kafkaFatal[e.name]) || (e.type && kafkaFatal[e.type]) || (inner?.type && kafkaFatal[inner.type]) || (inner?.name && kafkaFatal[inner.name]);
+      // A certificate refused once is refused on every retry (kafkajs already retried briefly).
+      return fatal || (kafkaTlsCode(e) ? 'auth' : undefined);
     }
     case 'MWAA': {
       // Airflow's answer relayed by InvokeRestApi (RestApiClientException/RestApiServerException
@@ -148,13 +264,17 @@ function kindOf(system: System, e: ErrorLike): keyof typeof NonRetryable | undef
 /**
  * Wraps an error from `system` at `address`: a non-retryable ApplicationFailure for errors
  * that retrying cannot fix, otherwise an Error (retryable) whose message names the system.
+ * `mysql`: the MySQL client's TLS/IAM settings, so the message can say which one to change.
  */
-export function classify(system: System, address: string, err: unknown): Error {
+export function classify(system: System, address: string, err: unknown, mysql?: MysqlErrorContext): Error {
+  // The redaction point (common/redact.ts): no secret value or URL userinfo survives into the
+  // message, the stack or any cause, whatever the client library put there.
+  redactError(err);
   // Already decided, or the activity's own cancellation: never dressed up as the system failing.
   if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   const e = (err ?? {}) as ErrorLike;
-  const detail = e.message || e.name || String(err);
-  const message = `${system} at ${address}: ${detail}`;
+  const detail = (e.message || e.name || String(err)).trim();
+  const message = redactText(`${system} at ${address}: ${detail}${system === 'MySQL' ? mysqlAdvice(e, mysql) : system === 'Kafka' ? kafkaAdvice(e) : ''}`);
   const kind = kindOf(system, e);
   if (kind) return ApplicationFailure.nonRetryable(message, NonRetryable[kind]);
   const wrapped = new Error(message, { cause: err });

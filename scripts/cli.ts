@@ -2,6 +2,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../common/config';
+import { redactText } from '../common/redact';
 
 /** A command-line mistake: the command exits 2 with this message (and the usage line). */
 export class UsageError extends Error {}
@@ -18,9 +19,18 @@ export function runCli(name: string, usage: string, main: (config: Config, argv:
       console.error(`${err.message}\nusage: ${usage}`);
       process.exit(2);
     }
-    console.error(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(redactText(`${name} failed: ${withRootCause(err)}`));
     process.exit(1);
   });
+}
+
+/** `Workflow execution failed: Kafka at ...: SASL ... failed: ...`: the message, then the innermost cause's. */
+export function withRootCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  let root: unknown = err;
+  for (let i = 0; i < 10 && root instanceof Error && root.cause instanceof Error; i++) root = root.cause;
+  const inner = root instanceof Error ? root.message : '';
+  return inner && inner !== err.message ? `${err.message}: ${inner}` : err.message;
 }
 
 /**

@@ -4,13 +4,18 @@
  * The local stack without Docker: installs each part into .cache/ on first use, runs it in
  * the background with its data in .data/, and waits until it is healthy.
  */
-import { ConfigError, loadConfig } from '../common/config';
+import path from 'node:path';
+import { ConfigError, loadConfig, PROJECT_ROOT, readEnv } from '../common/config';
 import { stackDown, stackLogs, stackStatus, stackUp } from './stack/index';
+import { ensureStackCa, STACK_CA } from './stack/tls';
 
 const USAGE = 'usage: npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3|kinesis ...]';
 
 async function main(): Promise<number> {
   const [command, ...names] = process.argv.slice(2);
+  // A setting that names the stack's CA (KAFKA_SSL_CA=.data/kafka/tls/ca.pem for the secured
+  // Kafka listener) must be readable to pass validation: on a fresh clone, make the CA first.
+  if (command === 'up' && Object.values(readEnv()).some((v) => v !== undefined && v.trim() !== '' && path.resolve(PROJECT_ROOT, v.trim()) === STACK_CA)) ensureStackCa();
   const config = loadConfig();
   switch (command) {
     case 'up': {

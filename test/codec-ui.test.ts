@@ -3,7 +3,9 @@
  * with encryption on, the dev server's UI in headless Chromium with its Codec Server browser
  * settings pointing at `npm run codec-server`'s server ("Include cross-origin credentials"
  * on), the browser signed in on the codec server's page. Without signing in, the UI gets
- * 401s and shows no plaintext. Screenshots: .data/test-artifacts/ui-codec-*.png.
+ * 401s and shows no plaintext. A failed run's failure message (encrypted too: "Encoded
+ * failure" in the raw history) shows decrypted the same way. Screenshots:
+ * .data/test-artifacts/ui-codec-*.png.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ const ARTIFACTS = path.join(PROJECT_ROOT, '.data', 'test-artifacts');
 describe('Web UI decrypts payloads through the codec server', () => {
   const token = randomBytes(24).toString('hex');
   const marker = `PINFLOWUIMARKER${randomBytes(5).toString('hex')}`;
+  const failMarker = `PINFLOWUIFAIL${randomBytes(5).toString('hex')}`;
   const prefix = uniqueName('enc-ui');
   const dir = path.join(PROJECT_ROOT, '.cache', 'tmp', `helper6-ui-${process.pid}`);
   const config = testConfig({
@@ -35,6 +38,7 @@ describe('Web UI decrypts payloads through the codec server', () => {
   });
   const ui = config.temporal.uiUrl;
   const workflowId = uniqueName('enc-ui-clean');
+  const failedId = uniqueName('enc-ui-failed');
   let server: RunningCodecServer;
   let browser: Browser;
   const requests: Array<{ url: string; status: number }> = [];
@@ -47,7 +51,14 @@ describe('Web UI decrypts payloads through the codec server', () => {
     const client = await connectClient(config);
     const worker = await createWorker(config);
     try {
-      await worker.worker.runUntil(client.workflow.execute('batchCleaningWorkflow', { taskQueue: config.temporal.taskQueue, workflowId, args: [{ prefix, outputRoot: `${marker}/` }] }));
+      await worker.worker.runUntil(async () => {
+        await client.workflow.execute('batchCleaningWorkflow', { taskQueue: config.temporal.taskQueue, workflowId, args: [{ prefix, outputRoot: `${marker}/` }] });
+        // A run that fails with the marker in its failure message (invalid input, raised in the workflow).
+        await client.workflow.execute('batchCleaningWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: failedId, args: [{ prefix: `Bad_${failMarker}` }] }).then(
+          () => assert.fail('the run should fail'),
+          (err: Error) => assert.equal(err.name, 'WorkflowFailedError'),
+        );
+      });
     } finally {
       await worker.close();
       await client.connection.close();
@@ -73,10 +84,10 @@ describe('Web UI decrypts payloads through the codec server', () => {
     return context;
   }
 
-  async function inputText(context: BrowserContext, shot: string): Promise<string> {
+  async function inputText(context: BrowserContext, shot: string, id = workflowId, status = 'Completed'): Promise<string> {
     const page = await context.newPage();
-    await page.goto(`${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`);
-    await page.getByText('Completed').first().waitFor({ timeout: 30_000 });
+    await page.goto(`${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(id)}`);
+    await page.getByText(status, { exact: true }).filter({ visible: true }).first().waitFor({ timeout: 30_000 });
     // The UI decodes after the page renders: wait for it to reach the codec server.
     for (const deadline = Date.now() + 15_000; !requests.some((r) => r.url === '/decode') && Date.now() < deadline; ) await page.waitForTimeout(200);
     await page.waitForTimeout(1_500);
@@ -100,6 +111,32 @@ describe('Web UI decrypts payloads through the codec server', () => {
       assert.ok(requests.some((r) => r.url === '/decode' && r.status === 200), JSON.stringify(requests));
     } finally {
       await context.close();
+    }
+  });
+
+  it("signed in, a failed run's page shows its decrypted failure message; not signed in, only \"Encoded failure\"", async () => {
+    const signedIn = await uiContext();
+    try {
+      const login = await signedIn.newPage();
+      await login.goto(`${server.url}/`);
+      await login.fill('input[name="token"]', token);
+      await Promise.all([login.waitForLoadState(), login.click('button[type="submit"]')]);
+      await login.close();
+      requests.length = 0;
+      const text = await inputText(signedIn, 'ui-codec-failure-decrypted.png', failedId, 'Failed');
+      // The failure's encoded attributes, decoded (shown as JSON: the quotes escaped).
+      assert.match(text, new RegExp(`invalid cleaning input: prefix \\\\?"Bad_${failMarker}\\\\?" is not a pipeline prefix`), 'the UI shows the decrypted failure message');
+    } finally {
+      await signedIn.close();
+    }
+    const anonymous = await uiContext();
+    try {
+      requests.length = 0;
+      const text = await inputText(anonymous, 'ui-codec-failure-refused.png', failedId, 'Failed');
+      assert.ok(!text.includes(failMarker) && !text.includes('invalid cleaning input'), 'no failure plaintext without the token');
+      assert.ok(text.includes('Encoded failure'), 'the UI shows the encoded placeholder');
+    } finally {
+      await anonymous.close();
     }
   });
 

@@ -16,7 +16,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ConfigError, loadConfig, PROJECT_ROOT } from '../common/config';
 import type { CleaningResult } from '../common/cleaning';
-import { startCodecServer, type RunningCodecServer } from '../scripts/codec-server';
+import { payloadsToJson, startCodecServer, type RunningCodecServer } from '../scripts/codec-server';
 import { temporalCliPath } from '../scripts/stack/services';
 import { connectClient } from '../workers/client';
 import { AesGcmCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, keyringOf, PayloadDecryptionError } from '../workers/codec';
@@ -375,4 +375,90 @@ describe('encryption end to end', () => {
       await client.connection.close();
     }
   });
+
+  it('failing runs with encryption on: failure messages and stack traces are encrypted in the raw history ("Encoded failure"); the client and the codec server decode them', async () => {
+    const client = await connectClient(config);
+    const worker = await createWorker(config);
+    const server = await startCodecServer(config, { port: 0 });
+    try {
+      // A failure raised inside the workflow (the bundle's failure converter) and one raised
+      // by an activity (the worker's), each carrying the marker in its message.
+      const failMarker = `PINFLOWFAIL${randomBytes(6).toString('hex')}`;
+      const runs = [
+        { workflowId: uniqueName('enc-fail-wf'), args: [{ prefix: `Bad_${failMarker}` }], expect: new RegExp(`invalid cleaning input: prefix "Bad_${failMarker}" is not a pipeline prefix`) },
+        {
+          workflowId: uniqueName('enc-fail-act'),
+          args: [{ prefix, source: { kind: 'local', dir: `/nonexistent/${failMarker}` } }],
+          expect: new RegExp(`cleaning input folder /nonexistent/${failMarker} does not exist on the worker`),
+        },
+      ];
+      const errors = await worker.worker.runUntil(
+        Promise.all(
+          runs.map((r) =>
+            client.workflow.execute('batchCleaningWorkflow', { taskQueue: config.temporal.taskQueue, workflowId: r.workflowId, args: r.args }).then(
+              () => new Error(`${r.workflowId} should have failed`),
+              (e: unknown) => e,
+            ),
+          ),
+        ),
+      );
+      for (const [i, r] of runs.entries()) {
+        const err = errors[i];
+        // The client (with the codec and the failure converter) sees the original message.
+        let root = err as { cause?: unknown; message?: string };
+        while (root.cause) root = root.cause as typeof root;
+        assert.match(String(root.message), r.expect, `${r.workflowId}: the client decodes the failure`);
+
+        // The raw history, as the server (or anyone reading it without the key) has it.
+        const raw = new Client({ connection: client.connection, namespace: config.temporal.namespace });
+        const history = await raw.workflow.getHandle(r.workflowId).fetchHistory();
+        const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+        assert.equal(bytes.indexOf(failMarker), -1, `${r.workflowId}: the marker is nowhere in the raw history`);
+        assert.equal(bytes.indexOf(Buffer.from(failMarker).toString('base64').slice(0, 16)), -1);
+        const failures = failuresIn(history.events);
+        assert.ok(failures.length >= 1, `${r.workflowId}: failures found`);
+        for (const f of failures) {
+          assert.equal(f.message, 'Encoded failure', `${r.workflowId}: every failure message is encoded`);
+          assert.ok(!f.stackTrace, 'no stack trace in clear');
+          assert.equal(text(f.encodedAttributes?.metadata?.encoding), ENCRYPTED_ENCODING, 'the encoded attributes are encrypted');
+        }
+
+        // The codec server (what the Web UI calls) decodes the encoded attributes back.
+        const decoded = await Promise.all(
+          failures.map(async (f) => {
+            const res = await fetch(`${server.url}/decode`, {
+              method: 'POST',
+              headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'X-Namespace': config.temporal.namespace },
+              body: JSON.stringify(payloadsToJson([f.encodedAttributes as Payload])),
+            });
+            assert.equal(res.status, 200);
+            const body = (await res.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> };
+            assert.equal(Buffer.from(body.payloads[0]!.metadata.encoding!, 'base64').toString(), 'json/plain');
+            return JSON.parse(Buffer.from(body.payloads[0]!.data, 'base64').toString()) as { message: string; stack_trace: string };
+          }),
+        );
+        assert.ok(
+          decoded.some((d) => r.expect.test(d.message)),
+          `${r.workflowId}: the codec server gives the original message back: ${decoded.map((d) => d.message).join(' | ')}`,
+        );
+        assert.ok(decoded.some((d) => /\bat\b/.test(d.stack_trace)), `${r.workflowId}: the stack trace is carried in the encrypted attributes`);
+      }
+    } finally {
+      await server.close();
+      await worker.close();
+      await client.connection.close();
+    }
+  });
 });
+
+/** Every Failure object in a history: the failure of an event, its causes, and last failures. */
+function failuresIn(value: unknown): Array<{ message?: string | null; stackTrace?: string | null; encodedAttributes?: Payload | null }> {
+  const out: Array<{ message?: string | null; stackTrace?: string | null; encodedAttributes?: Payload | null }> = [];
+  const walk = (v: unknown, key: string) => {
+    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    if ((key === 'failure' || key === 'cause' || key === 'lastFailure') && !Array.isArray(v)) out.push(v as (typeof out)[number]);
+    for (const [k, child] of Object.entries(v)) walk(child, k);
+  };
+  walk(value, '');
+  return out;
+}

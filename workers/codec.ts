@@ -10,6 +10,10 @@
  * `temporal.api.common.v1.Payload` protobuf, as Temporal's encryption samples do. The key id
  * is also the GCM additional data, so a payload relabelled with another id fails to decrypt.
  *
+ * Failures: with a key, failure messages and stack traces are moved into a payload
+ * (`encodedAttributes`, workers/failure-converter.ts) and encrypted with the rest; the
+ * history then shows "Encoded failure" until decoded (client, codec server, Web UI).
+ *
  * Rotation: the current key encrypts every new payload; every key in the keyring (current
  * and old) decrypts the payloads that name it. Payloads that are not encrypted (written
  * before encryption was turned on) pass through decode unchanged.
@@ -123,8 +127,18 @@ export function payloadCodecOf(config: Pick<Config, 'encryption'>): AesGcmCodec 
   return keyring ? new AesGcmCodec(keyring) : undefined;
 }
 
-/** The data converter clients and workers use: the default one, plus the codec when configured. */
+/**
+ * The failure converter module used with encryption (workers/failure-converter.ts): failure
+ * messages and stack traces go into an encoded-attributes payload, which the codec encrypts.
+ */
+export const ENCODED_FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
+
+/**
+ * The data converter clients and workers use: the default one; with a key, the codec plus the
+ * failure converter that encodes failure messages and stack traces (so they are encrypted too).
+ * Workers also need the workflow bundle built with that converter (workers/worker.ts).
+ */
 export function dataConverterOf(config: Pick<Config, 'encryption'>): DataConverter | undefined {
   const codec = payloadCodecOf(config);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+  return codec ? { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } : undefined;
 }

@@ -3,6 +3,7 @@
  * (exit 2, naming every bad setting); shuts down gracefully on SIGINT/SIGTERM.
  */
 import { ConfigError, loadConfig } from '../common/config';
+import { redactText } from '../common/redact';
 import { describeConnection } from './connection';
 import { installWorkerRuntime, lifecycleLine } from './runtime';
 import { createWorker } from './worker';
@@ -35,6 +36,6 @@ main().catch((err) => {
     console.error(err.message);
     process.exit(2);
   }
-  console.error(`pinflow worker failed: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(redactText(`pinflow worker failed: ${err instanceof Error ? err.message : String(err)}`));
   process.exit(1);
 });

@@ -17,6 +17,7 @@
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
 import { DefaultLogger, LogTimestamp, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import type { Config } from '../common/config';
+import { RedactingLogger } from './redaction';
 
 const SEVERITY: Record<LogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
 
@@ -73,7 +74,8 @@ export function jsonLogLine(level: LogLevel, message: string, meta: LogMetadata 
 
 /** The runtime options of a long-running worker process for this configuration. */
 export function workerRuntimeOptions(config: Config, shutdownSignals?: NodeJS.Signals[]): RuntimeOptions {
-  const logger = config.logFormat === 'json' ? new JsonLogger(config.logLevel) : new DefaultLogger(config.logLevel);
+  // Every line redacted (workers/redaction.ts): no secret value or URL credentials in any log.
+  const logger = new RedactingLogger(config.logFormat === 'json' ? new JsonLogger(config.logLevel) : new DefaultLogger(config.logLevel));
   const host = config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host;
   return {
     logger,

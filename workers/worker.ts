@@ -11,16 +11,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT, type Config } from '../common/config';
 import { hasWorkflowPollers } from './client';
-import { dataConverterOf } from './codec';
+import { dataConverterOf, ENCODED_FAILURE_CONVERTER_PATH } from './codec';
 import { temporalConnectionOptions } from './connection';
+import { redactingActivityInterceptor } from './redaction';
 
 const workflowsPath = require.resolve('../workflows');
 const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
-/** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK. */
-function sourceHash(): string {
+/** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK, the failure converter. */
+function sourceHash(encodeFailures: boolean): string {
   const h = createHash('sha256');
+  if (encodeFailures) h.update('encode-failures').update(fs.readFileSync(ENCODED_FAILURE_CONVERTER_PATH));
   const walk = (dir: string) => {
     for (const f of fs.readdirSync(dir).sort()) {
       const p = path.join(dir, f);
@@ -38,18 +40,31 @@ function sourceHash(): string {
  * The workflow bundle. Webpack runs once per version of the workflow code (content-hashed
  * under .cache/workflow-bundle/); every later worker loads the built bundle, which keeps the
  * bundler's time and memory out of long-running workers (as Temporal's production sample does).
+ * `encodeFailures` (encryption on): the bundle carries the failure converter that encodes
+ * failure messages and stack traces (workers/failure-converter.ts), so failures raised inside
+ * workflows are encrypted like those of activities; a bundle of its own.
  */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  return (bundle ??= (async () => {
-    const file = path.join(BUNDLE_DIR, `${sourceHash()}.json`);
+export function workflowBundle(opts: { encodeFailures?: boolean } = {}): Promise<WorkflowBundleWithSourceMap> {
+  const encodeFailures = opts.encodeFailures ?? false;
+  const hash = sourceHash(encodeFailures);
+  let bundle = bundles.get(hash);
+  if (bundle) return bundle;
+  bundle = (async () => {
+    const file = path.join(BUNDLE_DIR, `${hash}.json`);
     if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as WorkflowBundleWithSourceMap;
-    const built = await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+    const built = await bundleWorkflowCode({
+      workflowsPath,
+      logger: quietBundlerLogger,
+      ...(encodeFailures && { failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH }),
+    });
     fs.mkdirSync(BUNDLE_DIR, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(built));
     fs.renameSync(tmp, file);
     return built;
-  })());
+  })();
+  bundles.set(hash, bundle);
+  return bundle;
 }
 
 const quietBundlerLogger = {
@@ -75,10 +90,13 @@ export async function createWorker(config: Config, opts: { taskQueue?: string; c
     connection,
     namespace: config.temporal.namespace,
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(),
+    // With a key, the bundle whose failure converter encodes failures (workers/failure-converter.ts).
+    workflowBundle: await workflowBundle({ encodeFailures: config.encryption !== undefined }),
     activities: acts.activities,
-    // Payload encryption when a key is configured (workers/codec.ts); the default converter otherwise.
+    // Payload encryption (and encoded failures) when a key is configured (workers/codec.ts); the default converter otherwise.
     dataConverter: dataConverterOf(config),
+    // Whatever an activity throws is redacted before it is logged or becomes a failure (workers/redaction.ts).
+    interceptors: { activity: [redactingActivityInterceptor] },
     // Two cores here: a handful of concurrent activities saturates them.
     maxConcurrentActivityTaskExecutions: 16,
   });

@@ -10,12 +10,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { LOCAL_S3_CREDENTIALS, type Config } from '../../common/config';
+import { LOCAL_KAFKA_SECURED, LOCAL_S3_CREDENTIALS, type Config } from '../../common/config';
 import { ALL_SEARCH_ATTRIBUTES } from '../../common/search-attributes';
 import { temporalConnectionOptions } from '../../workers/connection';
 import { createKafka } from '../../activities/kafka';
 import { createS3Client } from '../../activities/s3';
 import { createKinesisClient } from '../../activities/kinesis';
+import { mysqlConnectionOptions } from '../../activities/mysql-connection';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import {
   CACHE_DIR,
@@ -33,6 +34,7 @@ import {
   waitFor,
   which,
 } from './proc';
+import { ensureServerCert, STACK_CA } from './tls';
 
 export interface Service {
   name: string;
@@ -186,69 +188,199 @@ async function kafkaHealthy(config: Config): Promise<boolean> {
   }
 }
 
+/**
+ * The local broker's ports. It always has three listeners: PLAINTEXT (the default
+ * KAFKA_BROKERS, 9092), the KRaft controller (+1) and SASL_SSL (+2, 9094). KAFKA_BROKERS names
+ * the plain one, or, when TLS or SASL is configured, the secured one.
+ */
+export function localKafkaLayout(config: Config): { host: string; plainPort: number; controllerPort: number; securedPort: number } {
+  const [host, port] = hostPortOf(config.kafka.brokers[0]!);
+  const plainPort = config.kafka.ssl || config.kafka.sasl ? port - 2 : port;
+  return { host, plainPort, controllerPort: plainPort + 1, securedPort: plainPort + 2 };
+}
+
+/** `config` pointed at one of the local listeners: the plain one, or the secured one as the local SCRAM user. */
+function localKafkaConfig(config: Config, listener: 'plain' | 'secured'): Config {
+  const { host, plainPort, securedPort } = localKafkaLayout(config);
+  const kafka: Config['kafka'] =
+    listener === 'plain'
+      ? { brokers: [`${host}:${plainPort}`], clientId: config.kafka.clientId }
+      : {
+          brokers: [`${host}:${securedPort}`],
+          clientId: config.kafka.clientId,
+          ssl: { caFile: STACK_CA },
+          sasl: { mechanism: LOCAL_KAFKA_SECURED.mechanism, username: LOCAL_KAFKA_SECURED.username, password: LOCAL_KAFKA_SECURED.password },
+        };
+  return { ...config, kafka };
+}
+
+/** Java properties value: one line, newlines escaped (PEM blocks inline). */
+const propValue = (v: string) => v.trim().replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n');
+
+function kafkaServerProperties(config: Config, logDir: string): string {
+  const { host, plainPort, controllerPort, securedPort } = localKafkaLayout(config);
+  const cert = ensureServerCert('kafka');
+  const { username, password } = LOCAL_KAFKA_SECURED;
+  const secured = 'listener.name.sasl_ssl';
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `listeners=PLAINTEXT://${host}:${plainPort},CONTROLLER://${host}:${controllerPort},SASL_SSL://${host}:${securedPort}`,
+    `advertised.listeners=PLAINTEXT://${host}:${plainPort},SASL_SSL://${host}:${securedPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL',
+    `controller.quorum.bootstrap.servers=${host}:${controllerPort}`,
+    // The secured listener: TLS with the stack CA's certificate (PEM key store), then SASL.
+    // SCRAM credentials live in the cluster metadata (created after start, see ensureScramUser);
+    // PLAIN checks the same user against the JAAS line. A client certificate is verified when
+    // one is presented (requested, not required), so mutual TLS can be tried here too.
+    `${secured}.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN`,
+    `${secured}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+    `${secured}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+    `${secured}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${username}="${password}";`,
+    `${secured}.ssl.keystore.type=PEM`,
+    `${secured}.ssl.keystore.certificate.chain=${propValue(fs.readFileSync(cert.chain, 'utf8'))}`,
+    `${secured}.ssl.keystore.key=${propValue(fs.readFileSync(cert.key, 'utf8'))}`,
+    `${secured}.ssl.truststore.type=PEM`,
+    `${secured}.ssl.truststore.certificates=${propValue(fs.readFileSync(cert.ca, 'utf8'))}`,
+    `${secured}.ssl.client.auth=requested`,
+    `log.dirs=${logDir}`,
+    'num.partitions=3',
+    'auto.create.topics.enable=false',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=-1',
+    'log.retention.bytes=-1',
+    '',
+  ].join('\n');
+}
+
+/** True when the local SCRAM user can log in on the secured listener (any other failure: false). */
+async function scramUserWorks(config: Config): Promise<boolean> {
+  const admin = createKafka(localKafkaConfig(config, 'secured'), { retry: { retries: 0 }, connectionTimeout: 3_000 }).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates (or resets) the local SCRAM user with Kafka's own ConfigCommand through the plain
+ * listener (AlterUserScramCredentials; kafkajs has no such request), unless it already logs in.
+ * Idempotent, and works on a fresh cluster and an existing data dir alike (`kafka-storage
+ * format --add-scram` would only cover fresh ones).
+ */
+async function ensureScramUser(config: Config, jvm: string[]): Promise<void> {
+  if (await scramUserWorks(config)) return;
+  const { host, plainPort } = localKafkaLayout(config);
+  const { username, password } = LOCAL_KAFKA_SECURED;
+  // One mechanism per request: the broker refuses to alter a user's credentials twice in one.
+  for (const mechanism of ['SCRAM-SHA-512', 'SCRAM-SHA-256']) {
+    run(
+      'java',
+      [
+        ...jvm,
+        'kafka.admin.ConfigCommand',
+        '--bootstrap-server', `${host}:${plainPort}`,
+        '--alter', '--entity-type', 'users', '--entity-name', username,
+        '--add-config', `${mechanism}=[iterations=8192,password=${password}]`,
+      ],
+      { label: `kafka: create the local ${mechanism} user` },
+    );
+  }
+  await waitFor('Kafka SCRAM user', () => scramUserWorks(config), 30_000, logFile('kafka'));
+  say(`kafka: SCRAM user "${username}" ready on SASL_SSL ${host}:${localKafkaLayout(config).securedPort}`);
+}
+
 export const kafka: Service = {
   name: 'kafka',
-  describe: (c) => `Apache Kafka ${kafkaVersion()} (KRaft) ${c.kafka.brokers.join(',')}`,
+  describe: (c) => {
+    const { host, plainPort, securedPort } = localKafkaLayout(c);
+    const local = isLoopbackHost(host) ? ` (local: PLAINTEXT ${host}:${plainPort}, SASL_SSL ${host}:${securedPort})` : '';
+    return `Apache Kafka ${kafkaVersion()} (KRaft) ${c.kafka.brokers.join(',')}${local}`;
+  },
   healthy: (c) => kafkaHealthy(c).catch(() => false),
   async up(config) {
-    if (await this.healthy(config)) return;
-    const [host, port] = hostPortOf(config.kafka.brokers[0]!);
-    requireLocal('Kafka', host, config.kafka.brokers.join(','));
-    await ensureKafkaJars();
+    const { host, securedPort } = localKafkaLayout(config);
+    const ours = () => isAlive(readPid('kafka'));
+    const plainUp = () => kafkaHealthy(localKafkaConfig(config, 'plain')).catch(() => false);
     const dir = path.join(DATA_DIR, 'kafka');
-    const logDir = path.join(dir, 'logs');
-    fs.mkdirSync(dir, { recursive: true });
-    const props = path.join(dir, 'server.properties');
-    fs.writeFileSync(
-      props,
-      [
-        'process.roles=broker,controller',
-        'node.id=1',
-        `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${port + 1}`,
-        `advertised.listeners=PLAINTEXT://${host}:${port}`,
-        'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-        `controller.quorum.bootstrap.servers=${host}:${port + 1}`,
-        `log.dirs=${logDir}`,
-        'num.partitions=3',
-        'auto.create.topics.enable=false',
-        'offsets.topic.replication.factor=1',
-        'offsets.topic.num.partitions=10',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
-        'transaction.state.log.num.partitions=10',
-        'group.initial.rebalance.delay.ms=0',
-        'log.retention.hours=-1',
-        'log.retention.bytes=-1',
-        '',
-      ].join('\n'),
-    );
     const log4j = path.join(dir, 'log4j.properties');
-    fs.writeFileSync(
-      log4j,
-      'log4j.rootLogger=WARN, stdout\nlog4j.logger.kafka.server.KafkaRaftServer=INFO\nlog4j.logger.org.apache.kafka.common.utils.AppInfoParser=INFO\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n',
-    );
     const cp = `${KAFKA_LIBS}/*`;
     const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
-    if (!fs.existsSync(path.join(logDir, 'meta.properties'))) {
-      const clusterId = run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], { label: 'kafka random-uuid' }).trim().split('\n').pop()!;
-      run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', props], { label: 'kafka storage format' });
-      say(`kafka: formatted ${logDir} (cluster ${clusterId})`);
+    const toolJvm = ['-Xmx256m', `-Dlog4j.configuration=file:${log4j}`, '-cp', cp];
+    if (await this.healthy(config)) {
+      // Ours and up: make sure the secured listener and its user are there (a broker started
+      // before the listener existed is restarted once; its data stays).
+      if (isLoopbackHost(host) && ours() && (await plainUp())) {
+        if (!(await portOpen(host, securedPort))) await restartKafka();
+        await ensureScramUser(config, toolJvm);
+      }
+      return;
     }
-    spawnDetached('kafka', 'java', [...jvm, 'kafka.Kafka', props]);
+    requireLocal('Kafka', host, config.kafka.brokers.join(','));
+    if (ours() && (await plainUp())) {
+      // Running, but not answering as configured: a broker without the secured listener, or a
+      // missing SCRAM user; anything else is the settings' fault, reported by the check below.
+      if (!(await portOpen(host, securedPort))) await restartKafka();
+      await ensureScramUser(config, toolJvm);
+      await waitFor('Kafka', () => kafkaHealthy(config), 30_000, logFile('kafka'));
+      return;
+    }
+    await startKafka();
+    await ensureScramUser(config, toolJvm);
     await waitFor('Kafka', () => kafkaHealthy(config), 90_000, logFile('kafka'));
+
+    async function startKafka(): Promise<void> {
+      await ensureKafkaJars();
+      const logDir = path.join(dir, 'logs');
+      fs.mkdirSync(dir, { recursive: true });
+      const props = path.join(dir, 'server.properties');
+      fs.writeFileSync(props, kafkaServerProperties(config, logDir), { mode: 0o600 });
+      fs.chmodSync(props, 0o600); // it holds the broker's private key
+      fs.writeFileSync(
+        log4j,
+        'log4j.rootLogger=WARN, stdout\nlog4j.logger.kafka.server.KafkaRaftServer=INFO\nlog4j.logger.org.apache.kafka.common.utils.AppInfoParser=INFO\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n',
+      );
+      if (!fs.existsSync(path.join(logDir, 'meta.properties'))) {
+        const clusterId = run('java', ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], { label: 'kafka random-uuid' }).trim().split('\n').pop()!;
+        run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', props], { label: 'kafka storage format' });
+        say(`kafka: formatted ${logDir} (cluster ${clusterId})`);
+      }
+      spawnDetached('kafka', 'java', [...jvm, 'kafka.Kafka', props]);
+      await waitFor('Kafka', plainUp, 90_000, logFile('kafka'));
+    }
+
+    async function restartKafka(): Promise<void> {
+      say(`kafka: restarting to add the SASL_SSL listener on ${host}:${securedPort} (data kept)`);
+      await stopProcess('kafka', 30_000);
+      await startKafka();
+    }
   },
   down: () => stopProcess('kafka', 30_000),
 };
 
 // ---------------------------------------------------------------------------------------
 // MySQL: MariaDB from Debian packages, its own data directory under .data/mysql, the
-// project database and user created from MYSQL_URL.
+// project database and user created from MYSQL_URL. It serves TLS (plain TCP too) with the
+// stack CA's certificate for localhost/127.0.0.1 (scripts/stack/tls.ts), so MYSQL_SSL_MODE=
+// verify-full with MYSQL_SSL_CA=.data/kafka/tls/ca.pem works against it.
 const MYSQL_DIR = path.join(DATA_DIR, 'mysql');
 export const MYSQL_SOCKET = path.join(MYSQL_DIR, 'mysqld.sock');
 
 async function mysqlHealthy(config: Config): Promise<boolean> {
-  const conn = await mysql.createConnection({ uri: config.mysql.url, connectTimeout: 2_000 });
+  // The configured TLS and IAM settings, like every other connection (activities/mysql-connection.ts).
+  const conn = await mysql.createConnection(mysqlConnectionOptions(config, { connectTimeout: 2_000 }));
   try {
     await conn.query('SELECT 1');
     return true;
@@ -256,6 +388,21 @@ async function mysqlHealthy(config: Config): Promise<boolean> {
     await conn.end();
   }
 }
+
+/** Whether the MariaDB this stack started serves TLS (root over its socket); undefined: not ours or not answering. */
+async function localMysqlServesTls(): Promise<boolean | undefined> {
+  if (!isAlive(readPid('mysql'))) return undefined;
+  const root = await mysql.createConnection({ socketPath: MYSQL_SOCKET, user: 'root', connectTimeout: 2_000 }).catch(() => undefined);
+  if (!root) return undefined;
+  try {
+    const [rows] = await root.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'have_ssl'");
+    return rows[0]?.Value === 'YES';
+  } finally {
+    await root.end();
+  }
+}
+
+const MYSQL_RESTART_HINT = 'restart it to serve TLS: npm run stack -- down mysql && npm run stack -- up mysql (the data stays in .data/mysql)';
 
 async function ensureMariadb(): Promise<void> {
   if (which('mariadbd') || fs.existsSync('/usr/sbin/mariadbd')) return;
@@ -275,13 +422,18 @@ export const mysqlService: Service = {
   },
   healthy: (c) => mysqlHealthy(c).catch(() => false),
   async up(config) {
-    if (await this.healthy(config)) return;
+    if (await this.healthy(config)) {
+      // A server started before the stack served TLS keeps running as it is: say how to upgrade it.
+      if ((await localMysqlServesTls().catch(() => undefined)) === false) say(`mysql: the running MariaDB serves no TLS; ${MYSQL_RESTART_HINT}`);
+      return;
+    }
     const u = new URL(config.mysql.url);
     const port = Number(u.port || 3306);
     requireLocal('MySQL', u.hostname, `${u.hostname}:${port}`);
     await ensureMariadb();
     const mariadbd = which('mariadbd') ?? '/usr/sbin/mariadbd';
     const dataDir = path.join(MYSQL_DIR, 'data');
+    const cert = ensureServerCert('mysql');
     if (!isAlive(readPid('mysql'))) {
       if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
         fs.mkdirSync(MYSQL_DIR, { recursive: true });
@@ -310,6 +462,10 @@ export const mysqlService: Service = {
         // A dev server: durability of the last second on an OS crash is not worth an fsync per commit.
         '--innodb-flush-log-at-trx-commit=2',
         '--innodb-log-file-size=256M',
+        // TLS beside plain TCP: users created REQUIRE SSL (and clients with MYSQL_SSL_MODE) use it.
+        `--ssl-cert=${cert.cert}`,
+        `--ssl-key=${cert.key}`,
+        `--ssl-ca=${cert.ca}`,
       ]);
     }
     const socketAccepts = () =>
@@ -334,6 +490,9 @@ export const mysqlService: Service = {
       }
     } finally {
       await root.end();
+    }
+    if (config.mysql.tls && (await localMysqlServesTls()) === false) {
+      throw new Error(`MYSQL_SSL_MODE=${config.mysql.tls.mode} asks for TLS, and the running MariaDB (started by an earlier npm run stack) serves none; ${MYSQL_RESTART_HINT}`);
     }
     await waitFor('MySQL', () => mysqlHealthy(config), 30_000, logFile('mysql'));
   },

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
+import { mysqlConnectionOptions } from '../../activities/mysql-connection';
 import { PROJECT_ROOT, type Config } from '../../common/config';
 import { loadDir } from '../../scripts/db-load';
 import { seed } from '../../scripts/db-seed';
@@ -26,7 +27,7 @@ export async function testDatabase(fill: { sample: true } | { seedRows: number; 
 }
 
 export async function query<T = mysql.RowDataPacket>(config: Config, sql: string, params: unknown[] = []): Promise<T[]> {
-  const conn = await mysql.createConnection({ uri: config.mysql.url, dateStrings: true });
+  const conn = await mysql.createConnection(mysqlConnectionOptions(config, { dateStrings: true }));
   try {
     const [rows] = await conn.query(sql, params);
     return rows as T[];
