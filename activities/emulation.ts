@@ -76,7 +76,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
     }));
   }
 
-  return {
+  const activities = {
     /**
      * Creates `<prefix>.pin|geo|user` and the progress topic if missing; for the kinesis sink
      * the streams `streaming-<prefix>-pin|geo|user` instead (waiting until they are ACTIVE).
@@ -174,5 +174,15 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       metrics.stageDuration('emulation_batch', t3 - t0);
       return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts, timings };
     },
+  };
+  return {
+    ...activities,
+    /**
+     * emitBatch for runs whose transactional ids and markers are keyed by the execution chain
+     * (`runKey`): a name workers of an older version do not have, so during a rolling deploy such
+     * a batch is only ever run by a worker that honours the key (an older one fails the task
+     * and Temporal retries it elsewhere), never by one that would key the batch differently.
+     */
+    emitKeyedBatch: activities.emitBatch,
   };
 }

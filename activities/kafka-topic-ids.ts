@@ -118,8 +118,8 @@ export async function fetchTopicIds(kafka: Kafka, topics: string[]): Promise<Top
   const factory = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   if (!factory) throw new Error('kafkajs internals changed: no cluster factory (topic ids need kafkajs 2.2.x)');
   const cluster = (kafka as unknown as Record<symbol, (o: object) => KCluster>)[factory]!({ allowAutoTopicCreation: false, metadataMaxAge: 300_000 });
-  await cluster.connect();
   try {
+    await cluster.connect();
     const broker = cluster.brokerPool.seedBroker;
     const supported = broker.versions?.[METADATA];
     if (supported && supported.maxVersion < VERSION) return topics.map((topic) => ({ topic, topicId: null }));

@@ -15,7 +15,29 @@ import { describeKafkaSecurity } from '../common/kafka-security';
 import type { SystemCheck } from '../common/types';
 import { mskIamTokenProvider } from './kafka-msk-iam';
 
+let patchChecked = false;
+
+/**
+ * Refuses to run with an unpatched kafkajs (an install with --ignore-scripts skips
+ * patches/kafkajs+2.2.4.patch): read_committed consumers would then receive records of
+ * transactions that two producers aborted in the reverse order of their starts.
+ */
+export function assertKafkajsPatched(): void {
+  if (patchChecked) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const filter = require('kafkajs/src/consumer/filterAbortedMessages') as (a: { messages: unknown[]; abortedTransactions: unknown[] }) => unknown[];
+  const data = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from('k'), isControlRecord: false, batchContext: { producerId, inTransaction: true } });
+  const abort = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from([0, 0, 0, 0]), isControlRecord: true, batchContext: { producerId, inTransaction: true } });
+  // A begins at 0, B at 1; B aborts first: the broker lists B before A.
+  const kept = filter({ messages: [data(0, '1'), data(1, '2'), abort(2, '2'), abort(3, '1')], abortedTransactions: [{ producerId: '2', firstOffset: '1' }, { producerId: '1', firstOffset: '0' }] });
+  if (kept.some((m) => !(m as { isControlRecord: boolean }).isControlRecord)) {
+    throw new Error('kafkajs is not patched (patches/kafkajs+2.2.4.patch): run `npm ci` without --ignore-scripts, or `npx patch-package`; unpatched, read_committed consumers can receive aborted records');
+  }
+  patchChecked = true;
+}
+
 export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}): Kafka {
+  assertKafkajsPatched();
   return new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,

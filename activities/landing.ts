@@ -71,6 +71,9 @@ export interface LandingManifestInput {
 
 const NEWLINE = Buffer.from('\n');
 
+/** A count from heartbeat details, also those of an attempt on an older worker (a list of keys). */
+const countOf = (x: number | string[] | undefined): number => (x === undefined ? 0 : typeof x === 'number' ? x : x.length);
+
 /** Lines joined into one NDJSON body, each ending in a newline. */
 function ndjson(lines: Buffer[]): Buffer {
   const parts: Buffer[] = [];
@@ -79,8 +82,11 @@ function ndjson(lines: Buffer[]): Buffer {
 }
 
 /** One partition's writer: the range, the object being built, and what was landed. */
+/** What this worker reports: counts only. */
+type Landed = Omit<LandedPartition, 'objects' | 'deadLetterObjects'> & { objects: number; deadLetterObjects: number };
+
 interface Writer {
-  landed: LandedPartition;
+  landed: Landed;
   to: number;
   /** Next offset the consumer will read (data, control or aborted record). */
   position: number;
@@ -202,8 +208,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             next,
             records: prior?.records ?? 0,
             deadLetters: prior?.deadLetters ?? 0,
-            objects: prior?.objects ?? 0,
-            deadLetterObjects: prior?.deadLetterObjects ?? 0,
+            objects: countOf(prior?.objects),
+            deadLetterObjects: countOf(prior?.deadLetterObjects),
           },
           to: r.to,
           position: next,
@@ -223,10 +229,11 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       async function flush(w: Writer, reachedEnd: boolean): Promise<void> {
         if (w.start === null) return;
         const start = w.start;
+        const next = reachedEnd ? Math.max(w.lastRecord + 1, w.to) : w.lastRecord + 1;
         const meta = {
           'pinflow-start-offset': String(start),
           'pinflow-last-offset': String(w.lastRecord),
-          'pinflow-next-offset': String(w.lastRecord + 1),
+          'pinflow-next-offset': String(next),
           'pinflow-records': String(w.buffer.length),
           'pinflow-dead-letters': String(w.dead.length),
           ...topicIdMeta,
@@ -244,7 +251,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         w.landed.records += lines.length;
         w.landed.deadLetters += dead.length;
         pipelineMetrics(ctx.metricMeter).landed(input.topic, lines.length, dead.length);
-        w.landed.next = reachedEnd ? Math.max(w.lastRecord + 1, w.to) : w.lastRecord + 1;
+        w.landed.next = next;
         w.buffer = [];
         w.bytes = 0;
         w.dead = [];
@@ -309,6 +316,14 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
                   const offset = Number(m.offset);
                   if (offset <= w.lastRecord || offset < w.landed.next) continue; // before the range, or seen
                   if (offset >= w.to) break;
+                  // A full object is written when the next record arrives (or when the range is
+                  // settled), so the last object of a range always records the range's end as
+                  // its next offset, past trailing transaction markers: a log that later
+                  // expires up to there is not taken for lost records.
+                  if (w.start !== null && (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes)) {
+                    await locked(w, () => flush(w, false));
+                    await heartbeat();
+                  }
                   if (w.start === null) w.start = offset;
                   const landed = landableLine(m.value);
                   if ('line' in landed) {
@@ -326,10 +341,6 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
                   }
                   w.lastRecord = offset;
                   w.position = Math.max(w.position, offset + 1);
-                  if (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes) {
-                    await locked(w, () => flush(w, offset + 1 >= w.to));
-                    await heartbeat();
-                  }
                 }
                 await settle(w);
                 wake();

@@ -69,8 +69,9 @@ export interface LandedPartition {
   next: number;
   records: number;
   deadLetters: number;
-  objects: number;
-  deadLetterObjects: number;
+  /** A count; workers of an older version reported the keys (read with a count() that takes both). */
+  objects: number | string[];
+  deadLetterObjects: number | string[];
 }
 
 export interface LandingInput {

@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
-import { createKafka, ensureTopics } from '../activities/kafka';
+import { assertKafkajsPatched, createKafka, ensureTopics } from '../activities/kafka';
 import { createS3Client } from '../activities/s3';
 import type { LandingInput, LandingResult } from '../common/landing';
 import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
@@ -126,6 +126,10 @@ function randomLog(seed: number): { log: LogEntry[]; index: Array<AbortedTransac
 }
 
 describe('kafkajs filterAbortedMessages (patched)', () => {
+  it('the start-up check accepts the installed (patched) kafkajs; every Kafka client is made through it', () => {
+    assert.doesNotThrow(() => assertKafkajsPatched());
+  });
+
   it('a data record whose key looks like an abort marker does not end an aborted transaction', () => {
     const zeroKey = (offset: number): LogEntry => ({ ...data(offset, '100', true, `A-aborted-${offset}`, false), key: Buffer.from(ABORT) });
     const log = [data(0, '100', true, 'A-aborted-0', false), zeroKey(1), data(2, '100', true, 'A-aborted-2', false), marker(3, '100', 'abort'), data(4, '300', false, 'plain-4', true)];

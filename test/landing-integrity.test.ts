@@ -161,6 +161,25 @@ describe('landing integrity', () => {
     assert.deepEqual(after[1]!.lines.map((l) => JSON.parse(l).ind), Array.from({ length: 50 }, (_, i) => 150 + i));
   });
 
+  it('a transactional topic whose log expired up to its end after landing has no gap: the last object records the range end, past the commit markers', async () => {
+    const prefix = uniqueName('land-txn-expired');
+    const topic = `${prefix}.user`;
+    await produceRecords(kafka, [topic], 100, { partitions: 1, txnSize: 50 });
+    const admin = kafka.admin();
+    await admin.connect();
+    const [before] = await admin.fetchTopicOffsets(topic);
+    assert.equal(before!.high, '102', '100 records and 2 commit markers');
+    assert.equal((await land({ prefix, mode: 'untilNow', flushSize: 50 })).records, 100);
+    const last = `topics/${topic}/partition=0/${topic}+0+0000000051.json`;
+    assert.equal((await headMetadata(s3, config.s3.bucket, last))['pinflow-next-offset'], '102');
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '102' }] });
+    await admin.disconnect();
+    const again = await land({ prefix, mode: 'untilNow' });
+    assert.equal(again.records, 0);
+    assert.deepEqual(again.gaps, []);
+  });
+
   it('a recreated topic is noticed by its topic id (also once it grew past the bucket) and by its end offset; nothing of the old topic is overwritten', async () => {
     const prefix = uniqueName('land-recreated');
     const topic = `${prefix}.geo`;

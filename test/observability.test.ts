@@ -165,7 +165,7 @@ describe('worker metrics and structured logs', () => {
     const wf = objects.find((o) => o.message === 'Workflow completed' && o.workflowId === emulationId && typeof o.runId === 'string');
     assert.ok(wf, 'a workflow log line carries workflowId and runId');
     assert.equal(wf.workflowType, 'emulationWorkflow');
-    const act = objects.find((o) => o.message === 'Activity completed' && o.workflowId === emulationId && o.activityType === 'emitBatch' && typeof o.activityId === 'string');
+    const act = objects.find((o) => o.message === 'Activity completed' && o.workflowId === emulationId && o.activityType === 'emitKeyedBatch' && typeof o.activityId === 'string');
     assert.ok(act, 'an activity log line carries workflowId and activityId');
     assert.equal(typeof act.workflowRunId, 'string');
     assert.ok(!objects.some((o) => 'taskToken' in o), 'task tokens are left out of the logs');

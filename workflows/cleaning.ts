@@ -15,10 +15,10 @@ import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
 
 const FATAL = [NonRetryable.badInput, NonRetryable.missingResource, NonRetryable.auth, NonRetryable.config];
 
-// Listing only: quick, retried through short outages (a worker lost mid-listing is noticed
-// at the start-to-close timeout, so it stays short).
+// Listing only: quick, retried through short outages (a prefix with very many objects can
+// take minutes to list, so the start-to-close timeout stays generous).
 const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: FATAL },
 });
 

@@ -99,6 +99,8 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
     state.runKey = !carried && patched('emulation-run-key') ? `${info.workflowId}.${info.firstExecutionRunId}` : info.workflowId;
   }
   const runKey = state.runKey;
+  // Runs keyed by the execution chain use an activity name older workers lack (see emitKeyedBatch).
+  const emit = runKey === workflowInfo().workflowId ? batches.emitBatch : batches.emitKeyedBatch;
   const startedAtMs = Date.parse(progress.startedAt);
 
   upsertSearchAttributes([
@@ -183,7 +185,7 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
       state.windowPosts += plan.kind === 'keys' ? plan.keys.length : plan.limit;
 
       setCurrentDetails(`batch ${seq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
-      const result = await batches.emitBatch({ runId: workflowInfo().workflowId, runKey, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
+      const result = await emit({ runId: workflowInfo().workflowId, runKey, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
 
       const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
       progress.planned += planned;

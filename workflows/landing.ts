@@ -135,7 +135,8 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
     );
     let landed = 0;
     for (const res of results) {
-      for (const p of res.partitions) {
+      for (const landedPartition of res.partitions) {
+        const p = { ...landedPartition, objects: count(landedPartition.objects), deadLetterObjects: count(landedPartition.deadLetterObjects) };
         const s = partitionStatus(p.topic, p.partition);
         s.landedOffset = p.next;
         s.lag = Math.max(0, s.endOffset - p.next);
@@ -157,7 +158,8 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
   if (input.mode === 'untilNow') {
     await round();
     const info = workflowInfo();
-    const manifestKey = landedRanges.length ? await planner.writeLandingManifest({ prefix: input.prefix, workflowId: info.workflowId, runId: info.runId, topicsDir, partitions: landedRanges }) : null;
+    // Retried like the landing itself: the objects are written, only their list is missing.
+    const manifestKey = landedRanges.length ? await lander.writeLandingManifest({ prefix: input.prefix, workflowId: info.workflowId, runId: info.runId, topicsDir, partitions: landedRanges }) : null;
     status.done = true;
     setCurrentDetails(`done: ${status.records} records in ${status.objects} objects, ${status.deadLetters} dead letters${status.gaps.length ? `, ${status.gaps.length} gap(s)` : ''}`);
     return { ...status, manifestKey };
@@ -171,6 +173,11 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
   }
   await condition(allHandlersFinished);
   return continueAsNew<typeof landingWorkflow>(input, { status });
+}
+
+/** A count, also from a worker of an older version that still reports the list of keys. */
+function count(x: number | string[]): number {
+  return typeof x === 'number' ? x : x.length;
 }
 
 /** Names the round's throwaway consumer groups after this run. */
