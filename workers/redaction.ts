@@ -9,6 +9,7 @@
  *   and error fields are redacted before they are written.
  */
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import { LevelLogger } from './level-logger';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { redactError, redactText } from '../common/redact';
 
@@ -33,25 +34,12 @@ function redactMeta(meta: LogMetadata | undefined): LogMetadata | undefined {
   return out;
 }
 
-export class RedactingLogger implements Logger {
-  constructor(private readonly inner: Logger) {}
+export class RedactingLogger extends LevelLogger {
+  constructor(private readonly inner: Logger) {
+    super();
+  }
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     this.inner.log(level, redactText(message), redactMeta(meta));
-  }
-  trace(message: string, meta?: LogMetadata): void {
-    this.log('TRACE', message, meta);
-  }
-  debug(message: string, meta?: LogMetadata): void {
-    this.log('DEBUG', message, meta);
-  }
-  info(message: string, meta?: LogMetadata): void {
-    this.log('INFO', message, meta);
-  }
-  warn(message: string, meta?: LogMetadata): void {
-    this.log('WARN', message, meta);
-  }
-  error(message: string, meta?: LogMetadata): void {
-    this.log('ERROR', message, meta);
   }
 }

@@ -14,7 +14,8 @@
  * http://METRICS_HOST:METRICS_PORT/metrics, serving the SDK metrics (temporal_*) and
  * pinflow's counters (common/metrics.ts).
  */
-import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import type { LogLevel, LogMetadata } from '@temporalio/common';
+import { LevelLogger } from './level-logger';
 import { DefaultLogger, LogTimestamp, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import type { Config } from '../common/config';
 import { RedactingLogger } from './redaction';
@@ -33,34 +34,20 @@ function jsonSafe(_key: string, value: unknown): unknown {
 }
 
 /** One JSON object per line: `{"time", "level", "message", ...metadata}`. */
-export class JsonLogger implements Logger {
+export class JsonLogger extends LevelLogger {
   private readonly min: number;
 
   constructor(
     readonly level: LogLevel = 'INFO',
     private readonly write: (line: string) => void = (line) => process.stdout.write(line),
   ) {
+    super();
     this.min = SEVERITY[level];
   }
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     if (SEVERITY[level] < this.min) return;
     this.write(jsonLogLine(level, message, meta));
-  }
-  trace(message: string, meta?: LogMetadata): void {
-    this.log('TRACE', message, meta);
-  }
-  debug(message: string, meta?: LogMetadata): void {
-    this.log('DEBUG', message, meta);
-  }
-  info(message: string, meta?: LogMetadata): void {
-    this.log('INFO', message, meta);
-  }
-  warn(message: string, meta?: LogMetadata): void {
-    this.log('WARN', message, meta);
-  }
-  error(message: string, meta?: LogMetadata): void {
-    this.log('ERROR', message, meta);
   }
 }
 
