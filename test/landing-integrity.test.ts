@@ -6,39 +6,25 @@
  * workflow's result and status, and that nothing was lost or written twice.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Kafka } from 'kafkajs';
-import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
-import { createS3Client, getText, headMetadata } from '../activities/s3';
+import { ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
+import { getText, headMetadata } from '../activities/s3';
 import { fetchTopicIds } from '../activities/kafka-topic-ids';
 import type { CleaningResult } from '../common/cleaning';
 import type { LandingInput, LandingResult } from '../common/landing';
 import { NonRetryable } from '../common/errors';
 import { rootMessage } from './helpers/data';
-import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
+import { runWorkflow, stackTestContext, uniqueName } from './helpers/env';
 import { javaTopicId } from './helpers/java-topic-id';
 import { produceRecords, readLanded, readManifest } from './helpers/landing';
 
 describe('landing integrity', () => {
-  let env: TestWorkflowEnvironment;
-  let kafka: Kafka;
-  let s3: S3Client;
-  const config = testConfig();
+  const ctx = stackTestContext();
+  const { config } = ctx;
 
-  before(async () => {
-    quietRuntime();
-    await ensureStack();
-    env = await workflowTestEnv(config);
-    kafka = createKafka(config);
-    s3 = createS3Client(config);
-  });
-  after(async () => env?.teardown());
-
-  const land = async (input: LandingInput) => (await runWorkflow<LandingResult>(env, config, 'landingWorkflow', [input])).result;
+  const land = async (input: LandingInput) => (await runWorkflow<LandingResult>(ctx.env, config, 'landingWorkflow', [input])).result;
 
   /** The run's failure: non-retryable, of type PinflowDataGap, its innermost message. */
   async function landFails(input: LandingInput): Promise<string> {
@@ -58,7 +44,7 @@ describe('landing integrity', () => {
 
   /** Deletes `topic` and creates it again (the broker deletes asynchronously, so creation is retried). */
   async function recreateTopic(topic: string): Promise<void> {
-    const admin = kafka.admin();
+    const admin = ctx.kafka.admin();
     await admin.connect();
     try {
       await admin.deleteTopics({ topics: [topic] });
@@ -77,15 +63,15 @@ describe('landing integrity', () => {
 
   /** Every object of the topic with its bytes, by key. */
   async function snapshot(topic: string): Promise<Map<string, string>> {
-    return new Map((await readLanded(s3, config.s3.bucket, 'topics', [topic])).map((o) => [o.key, o.lines.join('\n')]));
+    return new Map((await readLanded(ctx.s3, config.s3.bucket, 'topics', [topic])).map((o) => [o.key, o.lines.join('\n')]));
   }
 
   async function produceRaw(topic: string, values: Buffer[], partitions = 1): Promise<void> {
-    const admin = kafka.admin();
+    const admin = ctx.kafka.admin();
     await admin.connect();
     await ensureTopics(admin, [{ topic, numPartitions: partitions }]);
     await admin.disconnect();
-    const producer = kafka.producer({ createPartitioner: javaCompatiblePartitioner });
+    const producer = ctx.kafka.producer({ createPartitioner: javaCompatiblePartitioner });
     await producer.connect();
     await producer.send({ topic, acks: -1, messages: values.map((value, i) => ({ key: String(i), value })) });
     await producer.disconnect();
@@ -105,9 +91,9 @@ describe('landing integrity', () => {
     const result = await land({ prefix, mode: 'untilNow' });
     assert.equal(result.records, 2);
     assert.equal(result.deadLetters, 2);
-    const [obj] = await readLanded(s3, config.s3.bucket, 'topics', [topic]);
+    const [obj] = await readLanded(ctx.s3, config.s3.bucket, 'topics', [topic]);
     assert.deepEqual(obj!.lines, [row(1, 'Ann'), row(4, 'Zoë')]);
-    const dead = (await getText(s3, config.s3.bucket, `dead-letter/${topic}/partition=0/${topic}+0+0000000000.json`))
+    const dead = (await getText(ctx.s3, config.s3.bucket, `dead-letter/${topic}/partition=0/${topic}+0+0000000000.json`))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -119,7 +105,7 @@ describe('landing integrity', () => {
     assert.deepEqual(Buffer.from(dead[0].value, 'base64'), bad1, 'raw bytes kept');
     assert.deepEqual(Buffer.from(dead[1].value, 'base64'), bad2, 'raw bytes kept');
 
-    const cleaned = (await runWorkflow<CleaningResult>(env, config, 'batchCleaningWorkflow', [{ prefix, outputRoot: `${prefix}/` }])).result;
+    const cleaned = (await runWorkflow<CleaningResult>(ctx.env, config, 'batchCleaningWorkflow', [{ prefix, outputRoot: `${prefix}/` }])).result;
     assert.equal(cleaned.tables.user_clean.rows, 2);
     assert.equal(cleaned.tables.user_clean.read, 2);
   });
@@ -130,7 +116,7 @@ describe('landing integrity', () => {
     await produceRaw(topic, values(100));
     assert.equal((await land({ prefix, mode: 'untilNow' })).records, 100);
     await produceRaw(topic, values(100, 100));
-    const admin = kafka.admin();
+    const admin = ctx.kafka.admin();
     await admin.connect();
     await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs it loaded to delete records
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '150' }] });
@@ -150,7 +136,7 @@ describe('landing integrity', () => {
       accepted.gaps.map((g) => [g.topic, g.partition, g.kind, g.from, g.to]),
       [[topic, 0, 'expired', 100, 150]],
     );
-    const after = await readLanded(s3, config.s3.bucket, 'topics', [topic]);
+    const after = await readLanded(ctx.s3, config.s3.bucket, 'topics', [topic]);
     assert.deepEqual(
       after.map((o) => [o.start, o.lines.length]),
       [
@@ -164,14 +150,14 @@ describe('landing integrity', () => {
   it('a transactional topic whose log expired up to its end after landing has no gap: the last object records the range end, past the commit markers', async () => {
     const prefix = uniqueName('land-txn-expired');
     const topic = `${prefix}.user`;
-    await produceRecords(kafka, [topic], 100, { partitions: 1, txnSize: 50 });
-    const admin = kafka.admin();
+    await produceRecords(ctx.kafka, [topic], 100, { partitions: 1, txnSize: 50 });
+    const admin = ctx.kafka.admin();
     await admin.connect();
     const [before] = await admin.fetchTopicOffsets(topic);
     assert.equal(before!.high, '102', '100 records and 2 commit markers');
     assert.equal((await land({ prefix, mode: 'untilNow', flushSize: 50 })).records, 100);
     const last = `topics/${topic}/partition=0/${topic}+0+0000000051.json`;
-    assert.equal((await headMetadata(s3, config.s3.bucket, last))['pinflow-next-offset'], '102');
+    assert.equal((await headMetadata(ctx.s3, config.s3.bucket, last))['pinflow-next-offset'], '102');
     await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '102' }] });
     await admin.disconnect();
@@ -185,9 +171,9 @@ describe('landing integrity', () => {
     const topic = `${prefix}.geo`;
     await produceRaw(topic, values(100, 0, 'old'));
     assert.equal((await land({ prefix, mode: 'untilNow' })).records, 100);
-    const oldId = (await fetchTopicIds(kafka, [topic]))[0]!.topicId;
+    const oldId = (await fetchTopicIds(ctx.kafka, [topic]))[0]!.topicId;
     const firstKey = `topics/${topic}/partition=0/${topic}+0+0000000000.json`;
-    assert.equal((await headMetadata(s3, config.s3.bucket, firstKey))['pinflow-topic-id'], oldId, 'objects carry the topic id');
+    assert.equal((await headMetadata(ctx.s3, config.s3.bucket, firstKey))['pinflow-topic-id'], oldId, 'objects carry the topic id');
     assert.equal(oldId, await javaTopicId(config.kafka.brokers, topic), 'the id kafkajs read is the one the Java admin client reports');
     const before = await snapshot(topic);
 
@@ -200,7 +186,7 @@ describe('landing integrity', () => {
 
     // Grown past it: only the topic id tells.
     await produceRaw(topic, values(120, 30, 'new'));
-    const newId = (await fetchTopicIds(kafka, [topic]))[0]!.topicId;
+    const newId = (await fetchTopicIds(ctx.kafka, [topic]))[0]!.topicId;
     assert.notEqual(newId, oldId);
     message = await landFails({ prefix, mode: 'untilNow' });
     assert.match(message, new RegExp(`its topic id is ${newId}, the bucket's objects were written from topic id ${oldId}`));
@@ -216,7 +202,7 @@ describe('landing integrity', () => {
     assert.equal(after.get(firstKey), before.get(firstKey), "the old topic's object is untouched");
     const newKey = `topics/${topic}/partition=0/${topic}+0+0000000100.json`;
     assert.deepEqual(after.get(newKey)!.split('\n').map((l) => JSON.parse(l).tag), Array(50).fill('new'));
-    assert.equal((await headMetadata(s3, config.s3.bucket, newKey))['pinflow-topic-id'], newId);
+    assert.equal((await headMetadata(ctx.s3, config.s3.bucket, newKey))['pinflow-topic-id'], newId);
     // The next run lands on without a gap: the bucket's last object now names the new topic.
     await produceRaw(topic, values(10, 150, 'new'));
     const next = await land({ prefix, mode: 'untilNow' });
@@ -228,13 +214,13 @@ describe('landing integrity', () => {
     const prefix = uniqueName('land-manyobj');
     const topic = `${prefix}.user`;
     const n = Number(process.env.PINFLOW_MANY_OBJECTS ?? 50_000);
-    await produceRecords(kafka, [topic], n, { partitions: 3, txnSize: 5_000, valueBytes: 80 });
+    await produceRecords(ctx.kafka, [topic], n, { partitions: 3, txnSize: 5_000, valueBytes: 80 });
     const started = Date.now();
-    const { handle, result } = await runWorkflow<LandingResult>(env, config, 'landingWorkflow', [{ prefix, mode: 'untilNow', flushSize: 1 }]);
+    const { handle, result } = await runWorkflow<LandingResult>(ctx.env, config, 'landingWorkflow', [{ prefix, mode: 'untilNow', flushSize: 1 }]);
     const seconds = (Date.now() - started) / 1000;
     assert.equal(result.records, n);
     assert.equal(result.objects, n);
-    const { objects } = await readManifest(s3, config.s3.bucket, result.manifestKey);
+    const { objects } = await readManifest(ctx.s3, config.s3.bucket, result.manifestKey);
     assert.equal(objects.length, n);
     assert.equal(new Set(objects).size, n);
     const history = await handle.fetchHistory();

@@ -8,6 +8,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Kafka } from 'kafkajs';
+import { after, before } from 'node:test';
+import { createKafka } from '../../activities/kafka';
+import { createS3Client } from '../../activities/s3';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../common/config';
 import { stackUp } from '../../scripts/stack/index';
 import { dataConverterOf } from '../../workers/codec';
@@ -118,4 +123,22 @@ export async function backgroundWorker(env: TestWorkflowEnvironment, config: Con
       await w.close();
     },
   };
+}
+
+/**
+ * The usual set-up of a test file that drives workflows against the stack: registers the file's
+ * before/after hooks (stack up, a workflow environment, Kafka and S3 clients) and returns them,
+ * filled once `before` has run.
+ */
+export function stackTestContext(config: Config = testConfig()): { env: TestWorkflowEnvironment; kafka: Kafka; s3: S3Client; config: Config } {
+  const ctx = { config } as { env: TestWorkflowEnvironment; kafka: Kafka; s3: S3Client; config: Config };
+  before(async () => {
+    quietRuntime();
+    await ensureStack(config);
+    ctx.env = await workflowTestEnv(config);
+    ctx.kafka = createKafka(config);
+    ctx.s3 = createS3Client(config);
+  });
+  after(async () => ctx.env?.teardown());
+  return ctx;
 }
