@@ -45,15 +45,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Admin, Kafka } from 'kafkajs';
-import { createKafka } from '../activities/kafka';
-import { createS3Client, listKeys } from '../activities/s3';
+import type { Admin } from 'kafkajs';
+import { listKeys } from '../activities/s3';
 import { progressGroup, progressTopic, type EmulationInput, type EmulationProgress } from '../common/emulation';
 import { DEAD_LETTER_DIR, objectKey, parseObjectKey, type LandingInput, type LandingResult } from '../common/landing';
 import { assertExactlyOnce, consumeTopics, spawnWorker, testDatabase, TOPICS } from './helpers/data';
-import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from './helpers/env';
+import { stackTestContext, uniqueName } from './helpers/env';
 import { assertLandedExactlyOnce, produceRecords, readManifest } from './helpers/landing';
 import {
   ACTIVITY_END,
@@ -81,25 +78,17 @@ import {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('zombie workers: paused past the heartbeat timeout, resumed while the retry runs elsewhere', () => {
-  let env: TestWorkflowEnvironment;
-  let kafka: Kafka;
+  const ctx = stackTestContext();
+  const { config } = ctx;
   let admin: Admin;
-  let s3: S3Client;
-  const config = testConfig();
 
   before(async () => {
-    quietRuntime();
-    await ensureStack();
-    env = await workflowTestEnv(config);
-    kafka = createKafka(config);
-    admin = kafka.admin();
+    admin = ctx.kafka.admin();
     await admin.connect();
-    s3 = createS3Client(config);
   });
   after(async () => {
     await admin?.disconnect();
-    s3?.destroy();
-    await env?.teardown();
+    ctx.s3?.destroy();
   });
 
   it('emulation: the zombie\'s open transaction is fenced and aborted; every planned post exactly once', { timeout: 300_000 }, async (t) => {
@@ -119,7 +108,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
     try {
       a = spawnWorker({ ...vars, TEMPORAL_ADDRESS: proxy.address });
       await a.ready;
-      const handle = await env.client.workflow.start('emulationWorkflow', {
+      const handle = await ctx.env.client.workflow.start('emulationWorkflow', {
         taskQueue,
         workflowId,
         // One lane: batch k carries posts k*BS .. k*BS+BS-1 and the marker counts batches.
@@ -134,7 +123,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       }, 90_000);
       const committed = () => committedOffset(admin, group, progressTopic(prefix));
       await waitFor('the first batch committed', async () => (await committed()) >= 1, 90_000);
-      watcher = await watchUncommitted(kafka, `${prefix}.pin`);
+      watcher = await watchUncommitted(ctx.kafka, `${prefix}.pin`);
       const w = watcher;
 
       // Pause A while a batch's transaction is open: records of batch `committed` (the next
@@ -204,7 +193,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       t.diagnostic(`batches (activity#attempt by worker): ${batchRuns.map((r) => `${r.activityId}#${r.attempt} ${who(r.closedBy)}`).join(', ')}`);
 
       // Exactly once, read_committed, on every topic; the counts agree.
-      const records = await consumeTopics(kafka, TOPICS.map((x) => `${prefix}.${x}`), 3 * N, { timeoutMs: 120_000 });
+      const records = await consumeTopics(ctx.kafka, TOPICS.map((x) => `${prefix}.${x}`), 3 * N, { timeoutMs: 120_000 });
       assertExactlyOnce(records, prefix, range(N));
       assert.equal(result.planned, N);
       assert.equal(result.sent, N, 'seeded keys cover the draw range: every planned post sent');
@@ -253,15 +242,15 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
     let a: SpawnedWorker | undefined;
     let b: SpawnedWorker | undefined;
     try {
-      await produceRecords(kafka, topics, N, { partitions: 3, txnSize: 997, valueBytes: 300 });
+      await produceRecords(ctx.kafka, topics, N, { partitions: 3, txnSize: 997, valueBytes: 300 });
       a = spawnWorker({ ...vars, TEMPORAL_ADDRESS: proxy.address });
       await a.ready;
-      const handle = await env.client.workflow.start('landingWorkflow', {
+      const handle = await ctx.env.client.workflow.start('landingWorkflow', {
         taskQueue,
         workflowId: uniqueName('landing-zombie'),
         args: [{ prefix, mode: 'untilNow', flushSize: FLUSH } satisfies LandingInput],
       });
-      const objectCount = async () => (await listKeys(s3, bucket, prefixes[0]!)).length;
+      const objectCount = async () => (await listKeys(ctx.s3, bucket, prefixes[0]!)).length;
       await waitFor('some objects landed', async () => (await objectCount()) >= 40, 120_000, 50);
       const pausedAt = pause(a);
       const cut = proxy.cut();
@@ -298,7 +287,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       t.diagnostic(`B completed ${zombies.map((z) => runs.find((x) => x.activityId === z.activityId)!).map((r) => `${r.activityId}#${r.attempt} at ${since(r.closedAt!)}`).join(', ')}`);
 
       // The bucket as the run left it, byte for byte; then let the zombie run out.
-      const done = await snapshotObjects(s3, bucket, prefixes);
+      const done = await snapshotObjects(ctx.s3, bucket, prefixes);
       const resumedAt = resume(a);
       t.diagnostic(`A resumed at ${since(resumedAt)} (${((resumedAt - pausedAt) / 1000).toFixed(1)} s paused); ${done.size} objects recorded`);
       const aw = a;
@@ -317,8 +306,8 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
         const last = httpTrace(aw.output()).at(-1);
         return !last || Date.now() - last.time > 3_000;
       }, 60_000);
-      await waitForQuietBucket(s3, bucket, prefixes, 5_000, 60_000);
-      const later = await snapshotObjects(s3, bucket, prefixes);
+      await waitForQuietBucket(ctx.s3, bucket, prefixes, 5_000, 60_000);
+      const later = await snapshotObjects(ctx.s3, bucket, prefixes);
 
       // What each worker sent to S3 (the trace): B's rewrites of A's objects, A's writes after SIGCONT.
       const statuses = (lines: HttpTraceLine[]) => JSON.stringify(lines.reduce<Record<string, number>>((m, l) => ({ ...m, [String(l.status)]: (m[String(l.status)] ?? 0) + 1 }), {}));
@@ -344,7 +333,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       t.diagnostic(`objects rewritten (same bytes) after A resumed: ${touched}`);
 
       // Every object in the expected layout and in the run's manifest; no dead letters.
-      const manifest = await readManifest(s3, bucket, result.manifestKey);
+      const manifest = await readManifest(ctx.s3, bucket, result.manifestKey);
       const listed = new Set([...manifest.objects, ...manifest.deadLetterObjects]);
       assert.equal(listed.size, manifest.objects.length + manifest.deadLetterObjects.length, 'the manifest lists each object once');
       assert.equal(manifest.deadLetterObjects.length, 0);
@@ -356,7 +345,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       }
       assert.equal(done.size, listed.size, 'every object the manifest lists is in the bucket');
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(config.kafka.brokers, s3, bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, bucket, topics, 3 * N);
     } finally {
       await Promise.all([stopWorker(a), stopWorker(b)]);
       await proxy.close();
