@@ -32,7 +32,7 @@ export default tseslint.config(
           patterns: [
             { group: ['@aws-sdk/*', '@smithy/*', '@duckdb/*', '@databricks/*'], message: 'Workflow code may not do I/O; call an activity instead.' },
             { group: ['../activities', '../activities/*'], allowTypeImports: true, message: 'Import activities by type only (proxyActivities).' },
-            { group: ['../common/config', '../workers/*', '../scripts/*'], message: 'Not workflow-safe: reads the environment or starts processes.' },
+            { group: ['../config', '../config/*', '../adapters/*', '../mwaa/adapter', '../mwaa/cli', '../sql/*', '../workers/*', '../scripts/*', '../cli/*', '../stack/*', '../report/*'], message: 'Not workflow-safe: reads the environment or starts processes.' },
           ],
         },
       ],

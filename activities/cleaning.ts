@@ -4,13 +4,13 @@
  *
  * duckdb: objects are streamed from S3 to a staging folder (never whole in memory), cleaned
  * in the DuckDB file, exported and uploaded. databricks: the warehouse reads the objects from
- * S3 itself (see activities/databricks.ts). Both replace their outputs on a rerun.
+ * S3 itself (see adapters/databricks.ts). Both replace their outputs on a rerun.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import {
   ANALYTICS_NAMES,
   CLEANED_NAMES,
@@ -26,10 +26,10 @@ import type { CleanedTableName as CleanedName } from '../common/analytics';
 import { guarded, NonRetryable } from '../common/errors';
 import { parseObjectKey } from '../common/landing';
 import { SOURCE_TABLES } from '../common/source-tables';
-import { cleaningStatements, recordCountsSql, type TopicSources } from '../common/sql';
-import { createDatabricksJobs, createDatabricksSql } from './databricks';
-import { runDuckdbCleaning, tableCounts } from './duckdb';
-import { deleteOthers, downloadToFile, listObjects, putFile, type s3Adapter } from './s3';
+import { cleaningStatements, recordCountsSql, type TopicSources } from '../sql/render';
+import { createDatabricksJobs, createDatabricksSql } from '../adapters/databricks';
+import { runDuckdbCleaning, tableCounts } from '../adapters/duckdb';
+import { deleteOthers, downloadToFile, listObjects, putFile, type s3Adapter } from '../adapters/s3';
 import { pipelineMetrics } from '../common/metrics';
 
 const DOWNLOAD_CONCURRENCY = 8;

@@ -5,15 +5,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Message } from 'kafkajs';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { NonRetryable } from '../common/errors';
 import { progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
-import { ensureTopics, type kafkaAdapter, type TopicBatch } from './kafka';
-import { ensureStreams, putRecordsBatched, type kinesisAdapter } from './kinesis';
+import { ensureTopics, type kafkaAdapter, type TopicBatch } from '../adapters/kafka';
+import { ensureStreams, putRecordsBatched, type kinesisAdapter } from '../adapters/kinesis';
 import { DEFAULT_STREAM_SHARDS, streamName } from '../common/streaming';
-import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from './mysql';
-import { postRecords, restProxyTarget } from './rest-proxy';
+import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from '../adapters/mysql';
+import { postRecords, restProxyTarget } from '../adapters/rest-proxy';
 import { pipelineMetrics } from '../common/metrics';
 
 export interface EmitBatchInput {

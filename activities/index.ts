@@ -2,16 +2,16 @@
  * All activities, built from one Config. Each external system has its own adapter module;
  * this file only assembles them. Workflows import the `Activities` type, never this code.
  */
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { cleaningActivities } from './cleaning';
-import { databricksActivities } from './databricks';
+import { databricksActivities } from '../adapters/databricks';
 import { emulationActivities } from './emulation';
-import { kafkaAdapter, type KafkaDeps } from './kafka';
-import { kinesisAdapter } from './kinesis';
+import { kafkaAdapter, type KafkaDeps } from '../adapters/kafka';
+import { kinesisAdapter } from '../adapters/kinesis';
 import { landingActivities } from './landing';
-import { mwaaActivities, mwaaAdapter } from './mwaa';
-import { mysqlAdapter } from './mysql';
-import { s3Adapter } from './s3';
+import { mwaaActivities, mwaaAdapter } from '../mwaa/adapter';
+import { mysqlAdapter } from '../adapters/mysql';
+import { s3Adapter } from '../adapters/s3';
 import { streamingActivities } from './streaming';
 
 /** Replacements for the adapters' clients (tests inject faults through them); none in production. */

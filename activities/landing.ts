@@ -13,7 +13,7 @@ import { Context } from '@temporalio/activity';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { guarded, NonRetryable } from '../common/errors';
 import {
   DEAD_LETTER_DIR,
@@ -28,11 +28,11 @@ import {
   type LandingManifest,
   type PartitionRange,
 } from '../common/landing';
-import { fetchTopicIds } from './kafka-topic-ids';
+import { fetchTopicIds } from '../adapters/kafka-topic-ids';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
-import type { kafkaAdapter } from './kafka';
+import type { kafkaAdapter } from '../adapters/kafka';
 import { landableLine } from './landable';
-import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from './s3';
+import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from '../adapters/s3';
 import { pipelineMetrics } from '../common/metrics';
 
 /** Fetch sizes of the landing consumer: large enough for throughput, small enough for memory. */

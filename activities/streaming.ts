@@ -1,6 +1,6 @@
 /**
  * Streaming activities: Kinesis shards to the warehouse's stream tables, each record written
- * exactly once, cleaned by the batch path's SQL (common/sql.ts in stream mode).
+ * exactly once, cleaned by the batch path's SQL (sql/render.ts in stream mode).
  *
  * `streamSpan` reads the stream's shards with GetRecords for a while (`spanMs`), writing each
  * batch as it comes, heartbeating the per-shard checkpoints, and returns them to the workflow,
@@ -25,11 +25,11 @@ import { DuckDBInstance, listValue, type DuckDBConnection } from '@duckdb/node-a
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { CLEANED_TABLES } from '../common/analytics';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { classify, guarded, NonRetryable } from '../common/errors';
 import { landableLine } from './landable';
 import { SOURCE_TABLES, type SourceTable } from '../common/source-tables';
-import { cleanedSql, recordsSql, type Dialect } from '../common/sql';
+import { cleanedSql, recordsSql, type Dialect } from '../sql/render';
 import {
   checkpointTable,
   compareSeq,
@@ -45,9 +45,9 @@ import {
   type StreamSummaryResult,
   type StreamTopic,
 } from '../common/streaming';
-import { createDatabricksSql, type DatabricksSql } from './databricks';
-import { backoffMs, ensureStreams, getRecords, isExpiredIterator, isThrottling, listAllShards, shardIterator, sleep, type kinesisAdapter } from './kinesis';
-import type { s3Adapter } from './s3';
+import { createDatabricksSql, type DatabricksSql } from '../adapters/databricks';
+import { backoffMs, ensureStreams, getRecords, isExpiredIterator, isThrottling, listAllShards, shardIterator, sleep, type kinesisAdapter } from '../adapters/kinesis';
+import type { s3Adapter } from '../adapters/s3';
 
 /** One Kinesis record as the writers see it. */
 export interface StreamRecord {

@@ -12,16 +12,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { runDuckdbCleaning } from '../activities/duckdb';
-import { createS3Client, downloadToFile, listObjects } from '../activities/s3';
-import { loadConfig, PROJECT_ROOT, readEnv } from '../common/config';
+import { runDuckdbCleaning } from '../adapters/duckdb';
+import { createS3Client, downloadToFile, listObjects } from '../adapters/s3';
+import { loadConfig, PROJECT_ROOT, readEnv } from '../config';
 import { objectKey } from '../common/landing';
 import { SOURCE_TABLES } from '../common/source-tables';
-import { sparkStatements, type TopicSources } from '../common/sql';
+import { sparkStatements, type TopicSources } from '../sql/render';
 import { syntheticPost } from '../scripts/db-seed';
-import { ProgressPrinter } from '../scripts/progress';
-import { ensureSpark, runSparkSql } from '../scripts/spark';
-import { stackUp } from '../scripts/stack/index';
+import { ProgressPrinter } from '../cli/progress';
+import { ensureSpark, runSparkSql } from '../test/tools/spark';
+import { stackUp } from '../stack';
 import { toMessage } from '../test/helpers/landed-fixture';
 
 const arg = (name: string, dflt: number) => {

@@ -7,14 +7,14 @@
  * (bare, workflow, bare again; the ratio uses the mean of the two bare runs).
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { chunksBySize, createKafka, ensureTopics, javaCompatiblePartitioner, MAX_REQUEST_BYTES } from '../activities/kafka';
-import { createMysqlPool, readKeys, tableCounts } from '../activities/mysql';
-import { loadConfig, readEnv } from '../common/config';
+import { chunksBySize, createKafka, ensureTopics, javaCompatiblePartitioner, MAX_REQUEST_BYTES } from '../adapters/kafka';
+import { createMysqlPool, readKeys, tableCounts } from '../adapters/mysql';
+import { loadConfig, readEnv } from '../config';
 import { type EmulationInput, type EmulationProgress } from '../common/emulation';
 import { nextInt } from '../common/prng';
 import { SOURCE_TABLES } from '../common/source-tables';
 import { seed } from '../scripts/db-seed';
-import { stackUp } from '../scripts/stack/index';
+import { stackUp } from '../stack';
 import { connectClient } from '../workers/client';
 import { createWorker } from '../workers/worker';
 import type { Message } from 'kafkajs';

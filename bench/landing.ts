@@ -9,14 +9,14 @@
  */
 import fs from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../activities/kafka';
+import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../adapters/kafka';
 import { LANDING_FETCH } from '../activities/landing';
-import { createS3Client } from '../activities/s3';
-import { loadConfig, readEnv } from '../common/config';
+import { createS3Client } from '../adapters/s3';
+import { loadConfig, readEnv } from '../config';
 import { landableLine } from '../activities/landable';
 import { objectKey, type LandingInput, type LandingResult } from '../common/landing';
 import { syntheticPost } from '../scripts/db-seed';
-import { stackUp } from '../scripts/stack/index';
+import { stackUp } from '../stack';
 import { connectClient } from '../workers/client';
 import { spawnWorker } from '../test/helpers/data';
 

@@ -9,13 +9,13 @@
  * the same objects (landing finds nothing new), so the first data run is reported apart.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig, readEnv } from '../common/config';
+import { loadConfig, readEnv } from '../config';
 import { todayUtc, type DailyPipelineResult } from '../common/daily';
 import { loadDir } from '../scripts/db-load';
 import { runEmulate } from '../scripts/emulate';
-import { SAMPLE_DIR_DEFAULT } from '../scripts/paths';
+import { SAMPLE_DIR_DEFAULT } from '../cli/paths';
 import { runPipeline } from '../scripts/pipeline';
-import { stackUp } from '../scripts/stack/index';
+import { stackUp } from '../stack';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);

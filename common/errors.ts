@@ -49,7 +49,7 @@ const mysqlFatal: Record<string, keyof typeof NonRetryable> = {
   AUTH_SWITCH_PLUGIN_ERROR: 'auth', // our RDS IAM token could not be signed (no AWS credentials)
 };
 
-/** How the MySQL client was configured, for advice in classify()'s message (activities/mysql-connection.ts). */
+/** How the MySQL client was configured, for advice in classify()'s message (adapters/mysql-connection.ts). */
 export interface MysqlErrorContext {
   tlsMode: 'disabled' | 'required' | 'verify-ca' | 'verify-full';
   caFile?: string;
@@ -112,7 +112,7 @@ const kafkaFatal: Record<string, keyof typeof NonRetryable> = {
   RECORD_LIST_TOO_LARGE: 'badInput',
   SASL_AUTHENTICATION_FAILED: 'auth',
   UNSUPPORTED_SASL_MECHANISM: 'auth',
-  MskIamNoCredentials: 'auth', // activities/kafka-msk-iam.ts: no AWS credentials to sign the token
+  MskIamNoCredentials: 'auth', // adapters/kafka-msk-iam.ts: no AWS credentials to sign the token
 };
 
 /** Node/OpenSSL codes (KafkaJSConnectionError.code) of a broker certificate this client does not trust. */

@@ -10,15 +10,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { validateCleaningInput, type CleaningInput, type CleaningResult } from '../common/cleaning';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { batchCleaningWorkflow } from '../workflows';
 import { cleaningStatusQuery } from '../workflows/cleaning';
-import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
-import { writeOutputs } from './outputs';
-import { pollEvery, ProgressPrinter } from './progress';
+import { parseOptions, runCli, startOrRefuse, UsageError } from '../cli/command';
+import { writeOutputs } from '../cli/outputs';
+import { pollEvery, ProgressPrinter } from '../cli/progress';
 
 export interface CleanArgs {
   input: CleaningInput;

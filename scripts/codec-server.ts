@@ -21,9 +21,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
-import { ConfigError, type Config } from '../common/config';
+import { ConfigError, type Config } from '../config';
 import { AesGcmCodec, keyringOf, PayloadDecryptionError } from '../workers/codec';
-import { parseOptions, runCli, UsageError } from './cli';
+import { parseOptions, runCli, UsageError } from '../cli/command';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const SESSION_COOKIE = 'pinflow_codec_session';

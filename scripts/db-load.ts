@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse';
 import type { Pool } from 'mysql2/promise';
-import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../activities/mysql';
-import { ConfigError, loadConfig, type Config } from '../common/config';
+import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../adapters/mysql';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { SOURCE_TABLES, type ColumnType, type SourceTable } from '../common/source-tables';
 
 export class LoadError extends Error {

@@ -7,8 +7,8 @@
  * larger --rows extends a smaller one. Default 11,154 rows like the original.
  */
 import type { Pool } from 'mysql2/promise';
-import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../activities/mysql';
-import { ConfigError, loadConfig, type Config } from '../common/config';
+import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../adapters/mysql';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { mix, Rng } from '../common/prng';
 import { SOURCE_TABLES } from '../common/source-tables';
 import { LoadError } from './db-load';

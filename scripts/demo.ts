@@ -5,17 +5,17 @@
  * and prints where the analytics, the report and the run in the Temporal UI are.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../common/config';
+import { ConfigError, loadConfig } from '../config';
 import { runDoctor } from './doctor';
 import { loadDir } from './db-load';
 import { runEmulate } from './emulate';
 import { runPipeline } from './pipeline';
 import { todayUtc } from '../common/daily';
 import { uiLink } from '../workers/client';
-import { SAMPLE_DIR_DEFAULT } from './paths';
+import { SAMPLE_DIR_DEFAULT } from '../cli/paths';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../common/config';
-import { stackUp } from './stack/index';
+import { PROJECT_ROOT } from '../config';
+import { stackUp } from '../stack';
 
 function step(n: number, total: number, what: string): void {
   console.log(`\n== [${n}/${total}] ${what}`);

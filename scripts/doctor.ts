@@ -4,7 +4,7 @@
  * the task queue. Exits 1 naming every failing system, 2 on bad configuration.
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig, type Config } from '../common/config';
+import { ConfigError, loadConfig, type Config } from '../config';
 import type { DoctorReport } from '../common/types';
 import { connectClient, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';

@@ -9,15 +9,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { validateEmulationInput, type EmulationInput, type EmulationProgress } from '../common/emulation';
 import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { emulationWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/emulation';
-import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
-import { pollEvery, ProgressPrinter, progressLine } from './progress';
+import { parseOptions, runCli, startOrRefuse, UsageError } from '../cli/command';
+import { pollEvery, ProgressPrinter, progressLine } from '../cli/progress';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 

@@ -8,15 +8,15 @@
  * A partition whose unlanded records expired, or whose topic was recreated, fails the run
  * naming the offsets; --accept-gaps lands on past them and reports each gap.
  */
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { validateLandingInput, type LandingInput, type LandingResult } from '../common/landing';
 import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import { withWorker } from '../workers/worker';
 import type { landingWorkflow } from '../workflows';
 import { landingStatusQuery } from '../workflows/landing';
-import { parseOptions, runCli, startOrRefuse, UsageError } from './cli';
-import { pollEvery, ProgressPrinter } from './progress';
+import { parseOptions, runCli, startOrRefuse, UsageError } from '../cli/command';
+import { pollEvery, ProgressPrinter } from '../cli/progress';
 
 export function parseLandArgs(argv: string[], config: Config): { input: LandingInput; wait: boolean } {
   const opts = parseOptions(argv, { values: ['--topics-regex', '--flush-size', '--max-object-bytes', '--prefix', '--topics-dir'], flags: ['--until-now', '--follow', '--wait', '--accept-gaps'] });

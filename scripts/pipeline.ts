@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { dailyWorkflowId, dateProblems, todayUtc, type DailyPipelineInput, type DailyPipelineResult } from '../common/daily';
 import { PipelineDate, PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
@@ -18,10 +18,10 @@ import { withWorker } from '../workers/worker';
 import type { dailyPipelineWorkflow } from '../workflows';
 import { dailyStageQuery } from '../workflows/daily';
 import { printCleaningResult } from './clean';
-import { parseOptions, runCli, UsageError } from './cli';
-import { LEGACY_DAG_OPTIONS, legacyDagOption } from './legacy-dag';
-import { writeOutputs } from './outputs';
-import { pollEvery, ProgressPrinter } from './progress';
+import { parseOptions, runCli, UsageError } from '../cli/command';
+import { LEGACY_DAG_OPTIONS, legacyDagOption } from '../cli/legacy-dag';
+import { writeOutputs } from '../cli/outputs';
+import { pollEvery, ProgressPrinter } from '../cli/progress';
 
 export interface PipelineArgs {
   input: DailyPipelineInput & { date: string };

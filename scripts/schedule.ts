@@ -26,12 +26,12 @@
  */
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { dateProblems, scheduleId as defaultScheduleId, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
 import { connectClient } from '../workers/client';
-import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from './schedule-ops';
-import { parseOptions, runCli, UsageError } from './cli';
-import { LEGACY_DAG_OPTIONS, legacyDagOption } from './legacy-dag';
+import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from '../cli/schedule-ops';
+import { parseOptions, runCli, UsageError } from '../cli/command';
+import { LEGACY_DAG_OPTIONS, legacyDagOption } from '../cli/legacy-dag';
 
 export const DEFAULT_CRON = '0 0 * * *';
 export const DEFAULT_OVERLAP: keyof typeof ScheduleOverlapPolicy = 'BUFFER_ONE';

@@ -5,9 +5,9 @@
  * the background with its data in .data/, and waits until it is healthy.
  */
 import path from 'node:path';
-import { ConfigError, loadConfig, PROJECT_ROOT, readEnv } from '../common/config';
-import { stackDown, stackLogs, stackStatus, stackUp } from './stack/index';
-import { ensureStackCa, STACK_CA } from './stack/tls';
+import { ConfigError, loadConfig, PROJECT_ROOT, readEnv } from '../config';
+import { stackDown, stackLogs, stackStatus, stackUp } from '../stack';
+import { ensureStackCa, STACK_CA } from '../stack/tls';
 
 const USAGE = 'usage: npm run stack -- up|down|status|logs [temporal|kafka|mysql|s3|kinesis ...]';
 

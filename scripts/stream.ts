@@ -8,13 +8,13 @@
  * The workflows run on the pinflow worker (`npm run worker`), which must be running.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import { STREAM_TOPICS, streamingWorkflowId, validateStreamingInput, type StreamingInput, type StreamingStatus, type StreamTopic } from '../common/streaming';
 import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
 import type { streamingWorkflow } from '../workflows';
 import { stopSignal, streamingStatusQuery } from '../workflows/streaming';
-import { runCli, UsageError } from './cli';
+import { runCli, UsageError } from '../cli/command';
 
 export interface StreamArgs {
   command: 'start' | 'stop' | 'status';

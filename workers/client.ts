@@ -1,6 +1,6 @@
 /** Temporal client helpers shared by the command-line scripts and tests. */
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { dataConverterOf } from './codec';
 import { temporalConnectionOptions } from './connection';
 

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 
 export interface TemporalConnectionOptions {
   address: string;

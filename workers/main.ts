@@ -2,7 +2,7 @@
  * `npm run worker`: the long-running pinflow worker. Fails at start-up on bad configuration
  * (exit 2, naming every bad setting); shuts down gracefully on SIGINT/SIGTERM.
  */
-import { ConfigError, loadConfig } from '../common/config';
+import { ConfigError, loadConfig } from '../config';
 import { redactText } from '../common/redact';
 import { describeConnection } from './connection';
 import { installWorkerRuntime, lifecycleLine } from './runtime';

@@ -17,7 +17,7 @@
 import type { LogLevel, LogMetadata } from '@temporalio/common';
 import { LevelLogger } from './level-logger';
 import { DefaultLogger, LogTimestamp, Runtime, type RuntimeOptions } from '@temporalio/worker';
-import type { Config } from '../common/config';
+import type { Config } from '../config';
 import { RedactingLogger } from './redaction';
 
 const SEVERITY: Record<LogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };

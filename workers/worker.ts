@@ -9,7 +9,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT, type Config } from '../common/config';
+import { PROJECT_ROOT, type Config } from '../config';
 import { hasWorkflowPollers } from './client';
 import { dataConverterOf, ENCODED_FAILURE_CONVERTER_PATH } from './codec';
 import { temporalConnectionOptions } from './connection';

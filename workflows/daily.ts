@@ -58,7 +58,7 @@ import {
   type LegacyDagStatus,
 } from '../common/daily';
 import { NonRetryable } from '../common/errors';
-import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../common/mwaa';
+import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../mwaa/translate';
 import { PipelineDate, PipelinePrefix, PipelineStage } from '../common/search-attributes';
 import type { CleaningResult } from '../common/cleaning';
 import { pipelineMetrics } from '../common/metrics';

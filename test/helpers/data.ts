@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
-import { mysqlConnectionOptions } from '../../activities/mysql-connection';
-import { PROJECT_ROOT, type Config } from '../../common/config';
+import { mysqlConnectionOptions } from '../../adapters/mysql-connection';
+import { PROJECT_ROOT, type Config } from '../../config';
 import { loadDir } from '../../scripts/db-load';
 import { seed } from '../../scripts/db-seed';
 import { SAMPLE_DIR, testConfig, uniqueName } from './env';
@@ -20,7 +20,7 @@ export async function testDatabase(fill: { sample: true } | { seedRows: number; 
   if ('sample' in fill) await loadDir(config, SAMPLE_DIR, { replace: false });
   else if ('seedRows' in fill) await seed(config, { rows: fill.seedRows, seed: fill.seed ?? 7, replace: false });
   else {
-    const { ensureDatabase } = await import('../../activities/mysql');
+    const { ensureDatabase } = await import('../../adapters/mysql');
     await ensureDatabase(config);
   }
   return { config, url, db };

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { thrift as dbThrift } from '@databricks/sql';
-import { PROJECT_ROOT } from '../../common/config';
+import { PROJECT_ROOT } from '../../config';
 
 // ---------------------------------------------------------------------------------------------
 // Thrift plumbing. `thrift` ships no type declarations; these are the few members used here.

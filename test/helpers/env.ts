@@ -11,10 +11,10 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import { after, before } from 'node:test';
-import { createKafka } from '../../activities/kafka';
-import { createS3Client } from '../../activities/s3';
-import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../common/config';
-import { stackUp } from '../../scripts/stack/index';
+import { createKafka } from '../../adapters/kafka';
+import { createS3Client } from '../../adapters/s3';
+import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../config';
+import { stackUp } from '../../stack';
 import { dataConverterOf } from '../../workers/codec';
 import { temporalConnectionOptions } from '../../workers/connection';
 import { createWorker } from '../../workers/worker';
@@ -42,6 +42,7 @@ export function uniqueName(stem: string): string {
 
 let stackReady: Promise<void> | undefined;
 export function ensureStack(config: Config = testConfig()): Promise<void> {
+  if (process.env.PINFLOW_UNIT_TESTS === '1') return Promise.reject(new Error('unit tests run without the stack: this test belongs in test/integration/'));
   return (stackReady ??= stackUp(config));
 }
 
@@ -74,7 +75,7 @@ export function runScriptAsync(script: string, args: string[], env: Record<strin
   });
 }
 
-export { SAMPLE_DIR_DEFAULT as SAMPLE_DIR } from '../../scripts/paths';
+export { SAMPLE_DIR_DEFAULT as SAMPLE_DIR } from '../../cli/paths';
 
 /**
  * Runs one workflow to its end on a worker of its own (unique task queue, this process),

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../common/config';
+import { PROJECT_ROOT } from '../../config';
 
 export interface JavaRecord {
   topic: string;

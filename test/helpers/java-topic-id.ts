@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../common/config';
+import { PROJECT_ROOT } from '../../config';
 
 export async function javaTopicId(brokers: string[], topic: string): Promise<string> {
   const libs = path.join(PROJECT_ROOT, '.cache', 'kafka', 'libs', '*');

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
-import { ensureTopics, javaCompatiblePartitioner } from '../../activities/kafka';
-import { getText, headMetadata, listKeys } from '../../activities/s3';
+import { ensureTopics, javaCompatiblePartitioner } from '../../adapters/kafka';
+import { getText, headMetadata, listKeys } from '../../adapters/s3';
 import { parseObjectKey, type LandingManifest } from '../../common/landing';
 import { javaConsume, type JavaRecord } from './java-consumer';
 import { uniqueName } from './env';

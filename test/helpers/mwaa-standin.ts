@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { LOCAL_MWAA_CREDENTIALS } from '../../common/config';
+import { LOCAL_MWAA_CREDENTIALS } from '../../config';
 
 const fromMwaaSdk = createRequire(require.resolve('@aws-sdk/client-mwaa'));
 const { SignatureV4 } = fromMwaaSdk('@smithy/signature-v4') as {

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Kafka, Producer } from 'kafkajs';
-import { javaCompatiblePartitioner } from '../../activities/kafka';
+import { javaCompatiblePartitioner } from '../../adapters/kafka';
 
 export interface RestProxyOptions {
   basic?: { username: string; password: string };

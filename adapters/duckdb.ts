@@ -1,0 +1,155 @@
+/**
+ * The embedded warehouse (WAREHOUSE=duckdb): runs the cleaning and analytics statements of
+ * sql/render.ts on a DuckDB file, over landed objects staged on local disk, and exports
+ * every table as Parquet. Also turns Parquet outputs into the JSON files of `--out`.
+ *
+ * Each run is one transaction in its own schema (the pipeline prefix): a rerun replaces the
+ * tables, and a run that fails leaves the previous tables as they were.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { ApplicationFailure } from '@temporalio/common';
+import { NonRetryable } from '../common/errors';
+import { cleaningStatements, recordCountsSql, type Statement, type TopicSources } from '../sql/render';
+import { SOURCE_TABLES } from '../common/source-tables';
+import type { TableCounts } from '../common/cleaning';
+
+
+export interface DuckdbRunResult {
+  counts: Record<'pin_clean' | 'geo_clean' | 'user_clean', TableCounts>;
+  /** Rows per table (cleaned and analytics). */
+  rows: Record<string, number>;
+  /** Parquet file per table, under the export folder. */
+  parquet: Record<string, string>;
+  timings: Array<{ name: string; ms: number }>;
+}
+
+const quoteId = (id: string) => `"${id.replace(/"/g, '""')}"`;
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+async function withConnection<T>(dbPath: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  if (dbPath !== ':memory:') fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+  // One instance per file in this process (DuckDB locks the file); connections are cheap.
+  const instance = dbPath === ':memory:' ? await DuckDBInstance.create(':memory:') : await DuckDBInstance.fromCache(dbPath);
+  const connection = await instance.connect();
+  try {
+    return await fn(connection);
+  } finally {
+    connection.closeSync();
+  }
+}
+
+function materialise(s: Statement): string {
+  switch (s.kind) {
+    case 'records':
+      return `CREATE OR REPLACE TEMP TABLE ${s.name} AS ${s.sql}`;
+    case 'view':
+      return `CREATE OR REPLACE TEMP VIEW ${s.name} AS ${s.sql}`;
+    default:
+      return `CREATE OR REPLACE TABLE ${s.name} AS ${s.sql}`;
+  }
+}
+
+/** A row of recordCountsSql (either engine) as the counts the result reports. */
+export function tableCounts(r: Record<string, unknown>): TableCounts {
+  const read = Number(r.records_read ?? 0);
+  const kept = Number(r.kept ?? 0);
+  const notObject = Number(r.not_an_object ?? 0);
+  const noKey = Number(r.no_usable_key ?? 0);
+  const leftOut: Record<string, number> = {};
+  if (notObject > 0) leftOut.not_a_json_object = notObject;
+  if (noKey > 0) leftOut.no_usable_key = noKey;
+  return { read, rows: kept, duplicates: read - kept - notObject - noKey, leftOut };
+}
+
+/** A DuckDB error on our own statements is a bug or bad input, never fixed by retrying. */
+function sqlFailure(step: string, err: unknown): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`DuckDB: ${step} failed: ${(err as Error).message}`, NonRetryable.badInput);
+}
+
+/**
+ * Cleans and analyses the landed objects in `sources` (local topic folders) into schema
+ * `schema` of the DuckDB file `dbPath`, and writes each table to `<exportDir>/<table>.parquet`.
+ */
+export async function runDuckdbCleaning(opts: {
+  dbPath: string;
+  schema: string;
+  sources: TopicSources;
+  exportDir: string;
+  threads?: number;
+  onStep?: (name: string, done: number, total: number) => void;
+}): Promise<DuckdbRunResult> {
+  const statements = cleaningStatements('duckdb', opts.sources);
+  const timings: DuckdbRunResult['timings'] = [];
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings.push({ name, ms: Math.round(performance.now() - t0) });
+    }
+  };
+  fs.mkdirSync(opts.exportDir, { recursive: true });
+  return withConnection(opts.dbPath, async (c) => {
+    if (opts.threads) await c.run(`SET threads = ${Math.max(1, Math.floor(opts.threads))}`);
+    await c.run(`CREATE SCHEMA IF NOT EXISTS ${quoteId(opts.schema)}`);
+    await c.run(`SET schema = ${literal(opts.schema)}`);
+    await c.run('BEGIN TRANSACTION');
+    const counts = {} as DuckdbRunResult['counts'];
+    const rows: Record<string, number> = {};
+    try {
+      let done = 0;
+      for (const s of statements) {
+        opts.onStep?.(s.name, done, statements.length);
+        // Row order matters only in the (small, sorted) analytics outputs; elsewhere DuckDB may
+        // write in parallel without keeping it, which is much faster for million-row tables.
+        await c.run(`SET preserve_insertion_order = ${s.kind === 'analytics'}`);
+        await timed(s.name, () => c.run(materialise(s))).catch((err) => {
+          throw sqlFailure(`statement ${s.name}`, err);
+        });
+        done++;
+      }
+      for (const t of SOURCE_TABLES) {
+        const name = `${t.topic}_clean` as keyof DuckdbRunResult['counts'];
+        counts[name] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!);
+      }
+      await c.run('COMMIT');
+    } catch (err) {
+      await c.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    const parquet: Record<string, string> = {};
+    for (const s of statements.filter((x) => x.kind === 'cleaned' || x.kind === 'analytics')) {
+      const file = path.join(opts.exportDir, `${s.name}.parquet`);
+      await timed(`export ${s.name}`, () => c.run(`COPY (SELECT * FROM ${s.name}) TO ${literal(file)} (FORMAT parquet, COMPRESSION zstd)`)).catch((err) => {
+        throw sqlFailure(`Parquet export of ${s.name}`, err);
+      });
+      parquet[s.name] = file;
+      rows[s.name] = Number((await c.runAndReadAll(`SELECT count(*) AS n FROM ${s.name}`)).getRowObjectsJS()[0]!.n);
+    }
+    return { counts, rows, parquet, timings };
+  });
+}
+
+/**
+ * Writes the Parquet file(s) of one table as a JSON array of row objects: column names as in
+ * the table, timestamps ISO-8601 without zone (fraction only when not zero), lists as arrays.
+ * Done by DuckDB itself, so a million rows never pass through JavaScript.
+ */
+export async function parquetToJson(files: string[], outFile: string, orderBy?: string): Promise<number> {
+  return withConnection(':memory:', async (c) => {
+    const list = `[${files.map(literal).join(', ')}]`;
+    const described = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list})`)).getRowObjectsJS();
+    const cols = described.map((d) => {
+      const name = String(d.column_name);
+      const id = quoteId(name);
+      if (!String(d.column_type).startsWith('TIMESTAMP')) return id;
+      const iso = `strftime(${id}, '%Y-%m-%dT%H:%M:%S')`;
+      return `CASE WHEN microsecond(${id}) % 1000000 = 0 THEN ${iso} ELSE rtrim(strftime(${id}, '%Y-%m-%dT%H:%M:%S.%f'), '0') END AS ${id}`;
+    });
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    await c.run(`COPY (SELECT ${cols.join(', ')} FROM read_parquet(${list})${orderBy ? ` ORDER BY ${quoteId(orderBy)}` : ''}) TO ${literal(outFile)} (FORMAT json, ARRAY true)`);
+    return Number((await c.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${list})`)).getRowObjectsJS()[0]!.n);
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * The command-line form of the daily pipeline's legacy stage, shared by `npm run pipeline` and
+ * `npm run schedule`: `--legacy-dag ENV/DAG` (an MWAA environment and an Airflow DAG id) and
+ * `--legacy-dag-conf JSON` (the DAG run's conf, a JSON object). Mistakes are UsageErrors
+ * (exit 2) naming the option.
+ */
+import { parseLegacyDag, type LegacyDagInput } from '../common/daily';
+import { UsageError } from './command';
+
+export const LEGACY_DAG_OPTIONS = ['--legacy-dag', '--legacy-dag-conf'];
+
+/** The options -> the input's legacyDag (undefined when not given); UsageError naming the option otherwise. */
+export function legacyDagOption(opts: Map<string, string>): LegacyDagInput | undefined {
+  const text = opts.get('--legacy-dag');
+  const confText = opts.get('--legacy-dag-conf');
+  if (text === undefined) {
+    if (confText !== undefined) throw new UsageError('--legacy-dag-conf needs --legacy-dag ENV/DAG');
+    return undefined;
+  }
+  let legacy: LegacyDagInput;
+  try {
+    legacy = parseLegacyDag(text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (confText === undefined) return legacy;
+  let conf: unknown;
+  try {
+    conf = JSON.parse(confText);
+  } catch (err) {
+    throw new UsageError(`--legacy-dag-conf is not JSON: ${(err as Error).message}`);
+  }
+  if (conf === null || typeof conf !== 'object' || Array.isArray(conf)) throw new UsageError('--legacy-dag-conf must be a JSON object, e.g. \'{"key": "value"}\'');
+  return { ...legacy, conf: conf as Record<string, unknown> };
+}

@@ -1,5 +1,0 @@
-import path from 'node:path';
-import { PROJECT_ROOT } from '../common/config';
-
-/** The real rows of the original tables, kept in the repository (data/pinterest-sample/README.md). */
-export const SAMPLE_DIR_DEFAULT = path.join(PROJECT_ROOT, 'data', 'pinterest-sample');

@@ -1,0 +1,255 @@
+/**
+ * The near-real-time path: the real sample emulated to Kinesis, streamed into the DuckDB stream
+ * tables by the streaming workflows (managed with `npm run stream`), compared with the batch
+ * path's cleaning of the very same records; the Databricks statements on the SQL-warehouse
+ * stand-in; and the pure rules (sequence-number order, shards readable across a reshard,
+ * PutRecords request limits).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { runDuckdbCleaning } from '../../adapters/duckdb';
+import { createKinesisClient, putChunks, type ReadRecord } from '../../adapters/kinesis';
+import { listKeys, s3Adapter } from '../../adapters/s3';
+import { databricksBatchStatements, openDatabricksWriter, type StreamRecord } from '../../activities/streaming';
+import { CLEANED_TABLES } from '../../common/analytics';
+import { classify } from '../../common/errors';
+import { compareSeq, laterSeq, newShardStatus, readableShards, STREAM_TOPICS, streamName, streamTable, validateStreamingInput } from '../../common/streaming';
+import { cleanedSql, recordsSql } from '../../sql/render';
+import { SOURCE_TABLES } from '../../common/source-tables';
+import { createWorker } from '../../workers/worker';
+import { testDatabase } from '../helpers/data';
+import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-standin';
+import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { writeLanded } from '../helpers/landed-fixture';
+import { assertStreamExactlyOnce, deleteStreams, duckRows, removeStreamingDirs, runScriptAsync, streamingConfig, waitForStatus } from '../helpers/streaming';
+
+describe('streaming: pure rules', () => {
+  it('orders sequence numbers numerically, whatever their length', () => {
+    assert.equal(compareSeq('9', '10'), -1);
+    assert.equal(compareSeq('49680509631860213313829073320372716157214636324071407618', '49680509631860213313829073320372716157214636324071407619'), -1);
+    assert.equal(compareSeq('123', '123'), 0);
+    assert.equal(laterSeq(null, '5'), '5');
+    assert.equal(laterSeq('100', '99'), '100');
+  });
+
+  it('reads a child shard only once its parents are drained (or trimmed away)', () => {
+    const parent = { ...newShardStatus('shardId-000000000000', null, null, true) };
+    const a = newShardStatus('shardId-000000000001', 'shardId-000000000000', null, false);
+    const b = newShardStatus('shardId-000000000002', 'shardId-000000000000', null, false);
+    const other = newShardStatus('shardId-000000000003', null, null, false);
+    const merged = newShardStatus('shardId-000000000004', 'shardId-000000000001', 'shardId-000000000003', false);
+    const ids = (xs: Array<{ shardId: string }>) => xs.map((s) => s.shardId.slice(-1)).join(',');
+    assert.equal(ids(readableShards([parent, a, b, other])), '0,3');
+    parent.finished = true;
+    assert.equal(ids(readableShards([parent, a, b, other])), '1,2,3');
+    assert.equal(ids(readableShards([a, b, other])), '1,2,3', 'a trimmed parent does not block its children');
+    assert.equal(ids(readableShards([a, other, merged])), '1,3', 'a merge waits for both parents');
+    a.finished = true;
+    other.finished = true;
+    assert.equal(ids(readableShards([a, other, merged])), '4');
+  });
+
+  it('validates the workflow input, naming each bad field', () => {
+    assert.deepEqual(validateStreamingInput({ prefix: 'ok', topic: 'pin' }), []);
+    const problems = validateStreamingInput({ prefix: 'Bad Prefix', topic: 'posts' as never, pollIntervalMs: 0, recordsPerRead: 20_000 });
+    assert.equal(problems.length, 4);
+    assert.match(problems.join('\n'), /prefix .*topic .*pollIntervalMs 0 .*recordsPerRead 20000/s);
+  });
+
+  it('Kinesis errors: missing stream and bad credentials are non-retryable, throttling is retried; KINESIS_ENDPOINT empty or "aws" means AWS', () => {
+    const kinds = ['ResourceNotFoundException', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidArgumentException', 'ProvisionedThroughputExceededException', 'LimitExceededException', 'ExpiredIteratorException'].map((name) => {
+      const err = Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: 400 } });
+      const c = classify('Kinesis', 'http://127.0.0.1:4567', err);
+      return c instanceof ApplicationFailure ? c.type : 'retryable';
+    });
+    assert.deepEqual(kinds, ['PinflowMissingResource', 'PinflowAuthError', 'PinflowAuthError', 'PinflowBadInput', 'retryable', 'retryable', 'retryable']);
+    assert.match(classify('Kinesis', 'http://127.0.0.1:4567', Object.assign(new Error('x'), { name: 'ResourceNotFoundException' })).message, /^Kinesis at http:\/\/127\.0\.0\.1:4567: x$/);
+    assert.equal(testConfig().kinesis.endpoint, 'http://127.0.0.1:4567');
+    for (const v of ['', 'aws']) {
+      const c = testConfig({ KINESIS_ENDPOINT: v });
+      assert.equal(c.kinesis.endpoint, undefined);
+      assert.equal(c.kinesis.credentials, undefined, 'AWS: the default credential chain');
+    }
+    assert.throws(() => testConfig({ KINESIS_ENDPOINT: 'ftp://x' }), /KINESIS_ENDPOINT must be an http\(s\) URL/);
+  });
+
+  it('splits PutRecords requests at 500 records and 5 MiB, and refuses a record over 1 MiB', () => {
+    const small = Array.from({ length: 1_201 }, (_, i) => ({ partitionKey: String(i), data: '{}' }));
+    assert.deepEqual(putChunks(small).map((c) => c.end - c.start), [500, 500, 201]);
+    const big = Array.from({ length: 12 }, (_, i) => ({ partitionKey: String(i), data: Buffer.alloc(1_000_000) }));
+    assert.deepEqual(putChunks(big).map((c) => c.end - c.start), [5, 5, 2], '5 records of ~1 MB fit under 5 MiB, not 6');
+    assert.throws(() => putChunks([{ partitionKey: 'k', data: Buffer.alloc(1024 * 1024) }]), /over Kinesis's 1 MiB limit/);
+  });
+});
+
+describe('streaming: the real sample through Kinesis', () => {
+  let env: TestWorkflowEnvironment;
+  const streams: string[] = [];
+  const kinesis = createKinesisClient(testConfig());
+
+  before(async () => {
+    quietRuntime();
+    await ensureStack();
+    env = await workflowTestEnv();
+  });
+  after(async () => {
+    await deleteStreams(kinesis, streams);
+    kinesis.destroy();
+    await env?.teardown();
+    removeStreamingDirs();
+  });
+
+  it('emulate --all --sink kinesis + stream start|status|stop: 2,019 rows per stream table, each record once, equal to the batch path', async () => {
+    const { url } = await testDatabase({ sample: true });
+    const s = streamingConfig('stream-sample', { MYSQL_URL: url });
+    streams.push(...STREAM_TOPICS.map((t) => streamName(s.prefix, t)));
+    const w = await createWorker(s.config, { connection: env.nativeConnection, taskQueue: s.vars.TEMPORAL_TASK_QUEUE! });
+    const records = {} as Record<string, ReadRecord[]>;
+    try {
+      await w.worker.runUntil(async () => {
+        const log = (m: string) => process.env.DEBUG_STREAM_TEST && process.stderr.write(`[${new Date().toISOString()}] ${m}\n`);
+        log('stream start');
+        const start = await runScriptAsync('stream', ['start', '--topic', 'all', '--span-ms', '2000'], s.vars);
+        assert.equal(start.code, 0, start.stderr);
+        for (const t of STREAM_TOPICS) assert.match(start.stdout, new RegExp(`started streaming-${s.prefix}-${t}\\n  http://127\\.0\\.0\\.1:8233/namespaces/default/workflows/streaming-${s.prefix}-${t}/`));
+
+        log(`started: ${start.stdout}`);
+        const emu = await runScriptAsync('emulate', ['--all', '--sink', 'kinesis', '--wait'], s.vars);
+        assert.equal(emu.code, 0, emu.stderr);
+        assert.match(emu.stdout, /done: 2019 posts sent \(6057 records\), 0 skipped/);
+
+        log(`emulated: ${emu.stdout} ${emu.stderr}`);
+        for (const t of STREAM_TOPICS) {
+          await waitForStatus(env.client.workflow.getHandle(streamName(s.prefix, t)), (st) => st.totals.rows >= 2019, `${t}: 2,019 rows`);
+        }
+        const again = await runScriptAsync('stream', ['start', '--topic', 'pin'], s.vars);
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(again.stdout, new RegExp(`streaming-${s.prefix}-pin is already running \\(not started again\\)`));
+
+        const status = await runScriptAsync('stream', ['status'], s.vars);
+        assert.equal(status.code, 0, status.stderr);
+        for (const t of STREAM_TOPICS) {
+          assert.match(status.stdout, new RegExp(`streaming-${s.prefix}-${t} -> duckdb ${s.prefix}\\.${t}_clean_stream \\(running\\): 2,019 rows from 2,019 records, 0 dead letters`));
+        }
+        assert.match(status.stdout, /^ {2}shardId-000000000000: lag \d[\d,]* ms, checkpoint \d+, \d+ records/m);
+        assert.match(status.stdout, /^ {2}shardId-000000000001: lag /m);
+
+        const stop = await runScriptAsync('stream', ['stop', '--topic', 'all'], s.vars);
+        assert.equal(stop.code, 0, stop.stderr);
+        assert.match(stop.stdout, new RegExp(`streaming-${s.prefix}-user -> duckdb .*\\(stopped\\): 2,019 rows`));
+        const after = await runScriptAsync('stream', ['status', '--topic', 'geo'], s.vars);
+        assert.match(after.stdout, /: not running/);
+      });
+    } finally {
+      await w.close();
+    }
+
+    // Each table holds each of its stream's records once, and only its own stream's.
+    for (const t of STREAM_TOPICS) {
+      const key = SOURCE_TABLES.find((x) => x.topic === t)!.key;
+      const { records: recs } = await assertStreamExactlyOnce(kinesis, streamName(s.prefix, t), s.config.warehouse.duckdbPath, s.prefix, t, { keyOf: (d) => (d as Record<string, unknown>)[key] });
+      assert.equal(recs.length, 2019, `${t}: 2,019 records in the stream`);
+      records[t] = recs;
+      const [n] = await duckRows(s.config.warehouse.duckdbPath, s.prefix, `SELECT count(*) AS n, count(DISTINCT ind) AS keys FROM ${streamTable(t)}`);
+      assert.deepEqual(n, { n: '2019', keys: '2019' }, `${t}: 2,019 rows, one per key`);
+    }
+
+    // The batch path over the very same records, written as landed objects.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pinflow-stream-batch-'));
+    try {
+      const sources = writeLanded(dir, s.prefix, Object.fromEntries(STREAM_TOPICS.map((t) => [t, records[t]!.map((r) => r.data.toString('utf8'))])));
+      const batchDb = path.join(dir, 'batch.duckdb');
+      await runDuckdbCleaning({ dbPath: batchDb, schema: 'batch', sources, exportDir: path.join(dir, 'export') });
+      for (const t of CLEANED_TABLES) {
+        const topic = t.name.replace('_clean', '') as (typeof STREAM_TOPICS)[number];
+        const cols = t.columns.map((c) => `"${c}"`).join(', ');
+        const streamed = await duckRows(s.config.warehouse.duckdbPath, s.prefix, `SELECT ${cols} FROM ${streamTable(topic)} ORDER BY ind`);
+        const batch = await duckRows(batchDb, 'batch', `SELECT ${cols} FROM ${t.name} ORDER BY ind`);
+        assert.equal(batch.length, 2019);
+        assert.deepEqual(streamed, batch, `${t.name}: the stream table equals the batch path's cleaned rows`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
+  const TOKEN = 'dapi-streaming-test-token';
+  let wh: SqlWarehouse;
+  let caFile: string;
+
+  before(async () => {
+    await ensureStack();
+    wh = await startSqlWarehouse({
+      token: TOKEN,
+      handler: (sql) =>
+        /^MERGE INTO `main`\.`pinflow`\.`pin_clean_stream`/.test(sql)
+          ? { columns: [{ name: 'num_affected_rows', type: 'bigint' }, { name: 'num_updated_rows', type: 'bigint' }, { name: 'num_deleted_rows', type: 'bigint' }, { name: 'num_inserted_rows', type: 'bigint' }], rows: [[3, 0, 0, 3]] }
+          : undefined,
+    });
+    caFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pinflow-stream-dbx-')), 'ca.pem');
+    fs.writeFileSync(caFile, wh.ca);
+  });
+  after(async () => {
+    await wh?.close();
+    if (caFile) fs.rmSync(path.dirname(caFile), { recursive: true, force: true });
+  });
+
+  it('stages the batch in S3, cleans it with the Spark-dialect stream SQL and MERGEs on (_shard, _sequence_number); a replay sends the same MERGE', async () => {
+    const config = testConfig({ WAREHOUSE: 'databricks', DATABRICKS_HOST: wh.host, DATABRICKS_TOKEN: TOKEN, DATABRICKS_HTTP_PATH: wh.httpPath, DATABRICKS_CA_FILE: caFile });
+    const s3 = s3Adapter(config);
+    const prefix = uniqueName('stream-dbx');
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    const rec = (seq: string, data: string): StreamRecord => ({ sequenceNumber: seq, partitionKey: seq.slice(-2), data: Buffer.from(data), arrival: at });
+    const batch = [
+      rec('49600000000000000000000000000000000000000000000000000001', JSON.stringify({ index: 1, title: 'A', follower_count: '1.5k' })),
+      rec('49600000000000000000000000000000000000000000000000000002', 'not json'),
+      rec('49600000000000000000000000000000000000000000000000000003', JSON.stringify([{ index: 2 }, { index: 3 }])),
+    ];
+    const writer = await openDatabricksWriter({ config, s3, topic: 'pin', prefix });
+    try {
+      wh.statements.length = 0;
+      const first = await writer.write('shardId-000000000000', batch);
+      assert.deepEqual(first, { records: 3, rows: 3, deadLetters: 1, noKey: 0, replayed: 0, checkpoint: batch[2]!.sequenceNumber });
+      const sent = wh.statements.map((x) => x.sql);
+      const folder = `s3://${config.s3.bucket}/streaming-staging/streaming-${prefix}-pin/shardId-000000000000/${batch[0]!.sequenceNumber}-${batch[2]!.sequenceNumber}`;
+      const expected = databricksBatchStatements({
+        table: (n) => `\`main\`.\`pinflow\`.\`${n}\``,
+        topic: 'pin',
+        shardId: 'shardId-000000000000',
+        location: folder,
+        lineRecords: [batch[0]!, batch[2]!],
+        dead: [{ record: batch[1]!, reason: 'not JSON: ' }],
+      });
+      assert.equal(sent[0], `CREATE OR REPLACE TEMPORARY VIEW pin_records AS ${recordsSql('databricks', SOURCE_TABLES[0]!, folder)}`, 'the batch path reader, over the staged batch');
+      assert.equal(sent[1], expected.setup[1]);
+      assert.match(sent[1]!, /^CREATE TABLE IF NOT EXISTS `main`\.`pinflow`\.`pin_clean_stream` USING DELTA AS SELECT c\.`ind`, .*c\.`category`, CAST\(NULL AS STRING\) AS _shard/s);
+      assert.match(sent[2]!, /^CREATE TABLE IF NOT EXISTS `main`\.`pinflow`\.`pin_stream_dead_letter` \(/);
+      assert.equal(sent[3], expected.merge, 'one MERGE for the rows');
+      assert.ok(sent[3]!.includes(cleanedSql('databricks', 'pin_clean', { stream: true })), 'the rows are cleaned by the batch SQL in stream mode');
+      assert.match(sent[3]!, /ON t\._shard = s\._shard AND t\._sequence_number = s\._sequence_number\nWHEN NOT MATCHED THEN INSERT \*$/);
+      assert.match(sent[3]!, /VALUES \(0, '4960+1', TIMESTAMP_NTZ '2026-01-02 03:04:05\.678'\), \(1, '4960+3', TIMESTAMP_NTZ '2026-01-02 03:04:05\.678'\)\) AS m/);
+      assert.match(sent[4]!, /^MERGE INTO `main`\.`pinflow`\.`pin_stream_dead_letter` AS t\nUSING \(SELECT \* FROM \(VALUES \('shardId-000000000000', '4960+2', '02', 'not JSON: .*?', 'bm90IGpzb24=',/);
+      assert.equal(sent.length, 5);
+      assert.deepEqual(await listKeys(s3.client(), config.s3.bucket, `streaming-staging/streaming-${prefix}-pin/`), [], 'the staged object is removed after the MERGE');
+
+      // A replay (a retried span) stages the same object and sends the same idempotent MERGE; the tables exist by then.
+      wh.statements.length = 0;
+      await writer.write('shardId-000000000000', batch);
+      assert.deepEqual(
+        wh.statements.map((x) => x.sql.split('\n')[0]!.slice(0, 60)),
+        [sent[0]!.slice(0, 60), sent[3]!.split('\n')[0]!.slice(0, 60), sent[4]!.split('\n')[0]!.slice(0, 60)],
+      );
+      assert.equal(wh.statements[1]!.sql, sent[3]);
+    } finally {
+      await writer.close();
+      await s3.close();
+    }
+  });
+});
