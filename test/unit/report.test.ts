@@ -222,6 +222,56 @@ describe('analytics report', () => {
     assert.equal((bare.match(/not in summary\.json/g) ?? []).length, 3);
   });
 
+  it('rows with NULLs, numbers as strings, unknown groups and gaps still get one mark each', () => {
+    const odd: Record<string, Row[]> = {
+      popular_category_by_country: [{ country: 'X', category: 'new-category', category_count: '5' }],
+      top_user_by_country: [{ country: 'A', poster_name: 'p', follower_count: 'n/a' }],
+      top_country_by_followers: [{ country: 'A', poster_name: 'p', follower_count: -3 }],
+      popular_category_by_year: [{ post_year: 2010, category: 'art', category_count: 3 }, { post_year: 2014, category: 'art', category_count: 0 }],
+      users_joined_by_year: [{ post_year: 1900, number_users_joined: 1 }, { post_year: 2020, number_users_joined: 2.5 }],
+      median_followers_by_join_year: [{ post_year: 2015, median_follower_count: 5 }, { post_year: 2017, median_follower_count: '7' }, { post_year: 'x', median_follower_count: 1 }],
+      popular_category_by_age_group: [{ age_group: '99+', category: 'art', category_count: 1e10 }],
+      median_followers_by_age_group: [{ age_group: '18-24', median_follower_count: '' }],
+      median_followers_by_age_group_and_join_year: [{ age_group: '18-24', post_year: 2015, median_follower_count: 3 }, { age_group: '+50', post_year: 2016, median_follower_count: 4000 }],
+    };
+    const html = renderReport(fixtureSummary(odd), odd);
+    const figures = new Map([...html.matchAll(/<figure id="([^"]+)"[\s\S]*?<\/figure>/g)].map((m) => [m[1]!, m[0]]));
+    for (const [name, rows] of Object.entries(odd)) {
+      const marks = [...figures.get(name)!.matchAll(/class="mark" data-value="([^"]*)"/g)].map((m) => m[1]);
+      assert.equal(marks.length, rows.length, `${name}: one mark per row`);
+    }
+    const values = (name: string) => [...figures.get(name)!.matchAll(/class="mark" data-value="([^"]*)"/g)].map((m) => m[1]);
+    assert.deepEqual(values('popular_category_by_country'), ['5'], 'a number written as a string is read as a number');
+    assert.deepEqual(values('top_user_by_country'), [''], 'a value that is not a number has no value');
+    assert.deepEqual(values('median_followers_by_join_year'), ['5', '7', '1']);
+    // Years between the first and last stand on the axis, so a missing year shows as a gap.
+    assert.match(figures.get('popular_category_by_year')!, />2012<\/text><text class="none"[^>]*>no row</);
+    assert.match(figures.get('median_followers_by_join_year')!, /<path class="area" d="M[\d.]+ [\d.]+M[\d.]+ [\d.]+"\/>/, 'the line breaks at the missing 2016');
+    assert.match(figures.get('median_followers_by_age_group_and_join_year')!, /log colour scale/, 'a spread past 20x colours by log(value)');
+    assert.match(figures.get('popular_category_by_age_group')!, />99\+<\/text>/, 'an unknown age group gets its own column');
+  });
+
+  it('writeReport names the file when summary.json is missing or an output is not a JSON array', async () => {
+    const dir = path.join(ARTIFACTS, 'report-bad');
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    const summaryFile = path.join(dir, 'summary.json');
+    await assert.rejects(writeReport(dir), (e: Error) => e.message.startsWith(`${summaryFile}: not found`));
+    fs.writeFileSync(summaryFile, '{"prefix": ');
+    await assert.rejects(writeReport(dir), (e: Error) => e.message.startsWith(`${summaryFile}: not valid JSON`));
+    fs.writeFileSync(summaryFile, '[]');
+    await assert.rejects(writeReport(dir), { message: `${summaryFile}: expected a JSON object` });
+    fs.writeFileSync(summaryFile, '{}');
+    const outputFile = path.join(dir, 'popular_category_by_year.json');
+    fs.writeFileSync(outputFile, '{"rows": []}');
+    await assert.rejects(writeReport(dir), { message: `${outputFile}: expected a JSON array of rows` });
+    assert.ok(!fs.existsSync(path.join(dir, 'report.html')), 'no page is written from bad input');
+    fs.writeFileSync(outputFile, '[]');
+    const written = fs.readFileSync(await writeReport(dir), 'utf8');
+    assert.equal((written.match(/Output file missing/g) ?? []).length, 8, 'the other eight outputs show as missing');
+    assert.match(written, /data-output="popular_category_by_year" data-rows="0"/);
+  });
+
   it('renders in headless Chromium: nine charts with one mark per row, nothing fetched, no script run', async () => {
     const started = Date.now();
     browser = await launchChromium();
