@@ -1,7 +1,7 @@
 /**
- * The README's table "tctl and Airflow -> temporal CLI": every `temporal` command in it runs
+ * The table "tctl and Airflow -> temporal CLI" of docs/operations.md: every `temporal` command in it runs
  * against the dev server with this project's ids and does what the table says. The commands
- * are read from the README itself (the lines of the block between the markers), so the
+ * are read from that file itself (the lines of the block between the markers), so the
  * documentation cannot drift from what works.
  */
 import assert from 'node:assert/strict';
@@ -14,14 +14,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createS3Client } from '../../adapters/s3';
 import { PROJECT_ROOT } from '../../config';
 import { logicalDateOf } from '../../common/daily';
-import { temporalCliPath } from '../../stack/services';
+import { temporalCliPath } from '../../stack/temporal-server';
 import { backgroundWorker, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
 
-/** The `temporal ...` lines of the README's mapping block, with their tctl/Airflow comment. */
-function readmeCommands(): Array<{ command: string; was: string }> {
-  const readme = fs.readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
-  const block = /<!-- cli-mapping:start -->([\s\S]*?)<!-- cli-mapping:end -->/.exec(readme)?.[1];
-  assert.ok(block, 'README has the cli-mapping block');
+/** The `temporal ...` lines of docs/operations.md's mapping block, with their tctl/Airflow comment. */
+function mappingCommands(): Array<{ command: string; was: string }> {
+  const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'operations.md'), 'utf8');
+  const block = /<!-- cli-mapping:start -->([\s\S]*?)<!-- cli-mapping:end -->/.exec(doc)?.[1];
+  assert.ok(block, 'docs/operations.md has the cli-mapping block');
   return block
     .split('\n')
     .filter((l) => l.startsWith('temporal '))
@@ -31,12 +31,12 @@ function readmeCommands(): Array<{ command: string; was: string }> {
     });
 }
 
-describe('tctl / Airflow actions -> temporal CLI (README mapping, run for real)', () => {
+describe('tctl / Airflow actions -> temporal CLI (docs/operations.md mapping, run for real)', () => {
   let env: TestWorkflowEnvironment;
   let worker: { stop: () => Promise<void> } | undefined;
   const prefix = uniqueName('cli');
   const taskQueue = uniqueName('tq-cli');
-  // A bucket of its own: the README's commands write outputs at the bucket root.
+  // A bucket of its own: the mapping's commands write outputs at the bucket root.
   const bucket = `pinflow-${uniqueName('cli')}`.slice(0, 63);
   const vars = { PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: taskQueue, S3_BUCKET: bucket };
   const config = testConfig(vars);
@@ -61,8 +61,8 @@ describe('tctl / Airflow actions -> temporal CLI (README mapping, run for real)'
     assert.equal((await runScriptAsync('schedule', ['create', '--paused'], vars)).code, 0);
     const cli = temporalCliPath(config);
     assert.ok(cli, 'the temporal CLI is installed by the stack');
-    const commands = readmeCommands();
-    assert.ok(commands.length >= 12, `${commands.length} commands in the README table`);
+    const commands = mappingCommands();
+    assert.ok(commands.length >= 12, `${commands.length} commands in the mapping table`);
     const outputs = new Map<string, string>();
     for (const { command, was } of commands) {
       const substituted = command
@@ -73,7 +73,7 @@ describe('tctl / Airflow actions -> temporal CLI (README mapping, run for real)'
         .replaceAll('<to>', logicalDateOf(new Date(Date.now() - 5 * 86_400_000)))
         .replaceAll('<from+1>T00:00:00Z', `${logicalDateOf(new Date(Date.now() - 5 * 86_400_000))}T00:00:00Z`)
         .replaceAll('<to+1>T00:00:01Z', `${logicalDateOf(new Date(Date.now() - 4 * 86_400_000))}T00:00:01Z`);
-      // Run like a shell would: the README quotes arguments with single quotes.
+      // Run like a shell would: the mapping quotes arguments with single quotes.
       const args = [...substituted.slice('temporal '.length).matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
       // Commands that wait for a workflow need the worker in this process: never block it.
       const res = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
