@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { runDuckdbCleaning } from '../adapters/duckdb';
+import { runDuckdbCleaning } from '../adapters/duckdb/cleaning';
 import { createS3Client, downloadToFile, listObjects } from '../adapters/s3';
 import { loadConfig, PROJECT_ROOT, readEnv } from '../config';
 import { objectKey } from '../common/landing';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { createDatabricksSql } from '../../adapters/databricks';
+import { createDatabricksSql } from '../../adapters/databricks/sql';
 import { loadConfig, readEnv } from '../../config';
 import { NonRetryable } from '../../common/errors';
 

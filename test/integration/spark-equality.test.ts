@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parquetToJson, runDuckdbCleaning } from '../../adapters/duckdb';
+import { parquetToJson, runDuckdbCleaning } from '../../adapters/duckdb/cleaning';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES } from '../../common/analytics';
 import { sparkStatements, type TopicSources } from '../../sql/render';
 import { ensureSpark, runSparkSql } from '../tools/spark';

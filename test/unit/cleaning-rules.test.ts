@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parquetToJson, runDuckdbCleaning, type DuckdbRunResult } from '../../adapters/duckdb';
+import { parquetToJson, runDuckdbCleaning, type DuckdbRunResult } from '../../adapters/duckdb/cleaning';
 import { expandMacros } from '../../sql/render';
 import { COORDINATE_CASES, FOLLOWER_CASES, TEXT_CASES, TIMESTAMP_CASES, USER_CASES, writeCases } from '../helpers/cleaning-cases';
 

@@ -9,16 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import {
-  createDatabricksJobs,
-  createDatabricksSql,
-  DATABRICKS_RUN_FAILED,
-  databricksActivities,
-  type DatabricksConfig,
-  type DatabricksRunResult,
-  type DatabricksSql,
-  type RunState,
-} from '../../adapters/databricks';
+import { createDatabricksJobs, DATABRICKS_RUN_FAILED, databricksActivities, type DatabricksRunResult, type RunState } from '../../adapters/databricks/jobs';
+import { createDatabricksSql, type DatabricksConfig, type DatabricksSql } from '../../adapters/databricks/sql';
 import { loadConfig, readEnv } from '../../config';
 import { NonRetryable } from '../../common/errors';
 import { startJobsApi, startSqlWarehouse, type JobsApi, type ResultSet, type SqlWarehouse } from '../helpers/databricks-standin';

@@ -1,43 +1,29 @@
 /**
- * The embedded warehouse (WAREHOUSE=duckdb): runs the cleaning and analytics statements of
- * sql/render.ts on a DuckDB file, over landed objects staged on local disk, and exports
- * every table as Parquet. Also turns Parquet outputs into the JSON files of `--out`.
+ * The embedded warehouse's batch cleaning (WAREHOUSE=duckdb): runs the cleaning and analytics
+ * statements of sql/render.ts on a DuckDB file, over landed objects in local folders, and
+ * exports every table as Parquet. Also turns Parquet outputs into the JSON files of `--out`.
  *
  * Each run is one transaction in its own schema (the pipeline prefix): a rerun replaces the
  * tables, and a run that fails leaves the previous tables as they were.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ApplicationFailure } from '@temporalio/common';
-import { NonRetryable } from '../common/errors';
-import { cleaningStatements, recordCountsSql, type Statement, type TopicSources } from '../sql/render';
-import { SOURCE_TABLES } from '../common/source-tables';
-import type { TableCounts } from '../common/cleaning';
-
+import type { CleanedTableName } from '../../common/analytics';
+import type { TableCounts } from '../../common/cleaning';
+import { NonRetryable } from '../../common/errors';
+import { SOURCE_TABLES } from '../../common/source-tables';
+import { cleaningStatements, recordCountsSql, type Statement, type TopicSources } from '../../sql/render';
+import { stepTimer, tableCounts } from '../warehouse-shared';
+import { literal, quoteId, withConnection } from './connection';
 
 export interface DuckdbRunResult {
-  counts: Record<'pin_clean' | 'geo_clean' | 'user_clean', TableCounts>;
+  counts: Record<CleanedTableName, TableCounts>;
   /** Rows per table (cleaned and analytics). */
   rows: Record<string, number>;
   /** Parquet file per table, under the export folder. */
   parquet: Record<string, string>;
   timings: Array<{ name: string; ms: number }>;
-}
-
-const quoteId = (id: string) => `"${id.replace(/"/g, '""')}"`;
-const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
-async function withConnection<T>(dbPath: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  if (dbPath !== ':memory:') fs.mkdirSync(path.dirname(dbPath), { recursive: true });
-  // One instance per file in this process (DuckDB locks the file); connections are cheap.
-  const instance = dbPath === ':memory:' ? await DuckDBInstance.create(':memory:') : await DuckDBInstance.fromCache(dbPath);
-  const connection = await instance.connect();
-  try {
-    return await fn(connection);
-  } finally {
-    connection.closeSync();
-  }
 }
 
 function materialise(s: Statement): string {
@@ -49,18 +35,6 @@ function materialise(s: Statement): string {
     default:
       return `CREATE OR REPLACE TABLE ${s.name} AS ${s.sql}`;
   }
-}
-
-/** A row of recordCountsSql (either engine) as the counts the result reports. */
-export function tableCounts(r: Record<string, unknown>): TableCounts {
-  const read = Number(r.records_read ?? 0);
-  const kept = Number(r.kept ?? 0);
-  const notObject = Number(r.not_an_object ?? 0);
-  const noKey = Number(r.no_usable_key ?? 0);
-  const leftOut: Record<string, number> = {};
-  if (notObject > 0) leftOut.not_a_json_object = notObject;
-  if (noKey > 0) leftOut.no_usable_key = noKey;
-  return { read, rows: kept, duplicates: read - kept - notObject - noKey, leftOut };
 }
 
 /** A DuckDB error on our own statements is a bug or bad input, never fixed by retrying. */
@@ -82,14 +56,7 @@ export async function runDuckdbCleaning(opts: {
 }): Promise<DuckdbRunResult> {
   const statements = cleaningStatements('duckdb', opts.sources);
   const timings: DuckdbRunResult['timings'] = [];
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings.push({ name, ms: Math.round(performance.now() - t0) });
-    }
-  };
+  const timed = stepTimer(timings);
   fs.mkdirSync(opts.exportDir, { recursive: true });
   return withConnection(opts.dbPath, async (c) => {
     if (opts.threads) await c.run(`SET threads = ${Math.max(1, Math.floor(opts.threads))}`);
@@ -111,8 +78,7 @@ export async function runDuckdbCleaning(opts: {
         done++;
       }
       for (const t of SOURCE_TABLES) {
-        const name = `${t.topic}_clean` as keyof DuckdbRunResult['counts'];
-        counts[name] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!);
+        counts[`${t.topic}_clean`] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!);
       }
       await c.run('COMMIT');
     } catch (err) {

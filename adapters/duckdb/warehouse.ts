@@ -1,0 +1,97 @@
+/**
+ * The embedded warehouse (WAREHOUSE=duckdb) behind the Warehouse port (adapters/warehouse.ts).
+ *
+ * Cleaning: landed objects in S3 are streamed to a staging folder beside the DuckDB file
+ * (never whole in memory; local folders are read where they are), cleaned in one transaction
+ * (adapters/duckdb/cleaning.ts), exported as Parquet and uploaded, each output replacing
+ * whatever its prefix held before. Streaming: a new DuckDB writer per call
+ * (adapters/duckdb/stream-writer.ts), staging its batches beside the DuckDB file too.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ANALYTICS_NAMES, CLEANED_NAMES, outputKeyPrefix } from '../../common/cleaning';
+import { guarded } from '../../common/errors';
+import { parseObjectKey } from '../../common/landing';
+import { SOURCE_TABLES } from '../../common/source-tables';
+import type { TopicSources } from '../../sql/render';
+import { deleteOthers, downloadToFile, putFile } from '../s3';
+import type { CleaningPlan, Warehouse, WarehouseDeps } from '../warehouse';
+import { stepTimer } from '../warehouse-shared';
+import { runDuckdbCleaning } from './cleaning';
+import { openDuckdbWriter } from './stream-writer';
+
+const DOWNLOAD_CONCURRENCY = 8;
+
+export function duckdbWarehouse(dbPath: string, { s3 }: WarehouseDeps): Warehouse {
+  const stagingRoot = path.join(path.dirname(dbPath), 'staging');
+
+  /** Streams every landed object to `<dir>/topics/<topic>/partition=<p>/...`, reporting progress. */
+  async function stage(plan: CleaningPlan, dir: string): Promise<TopicSources> {
+    const landed = plan.landed;
+    if (landed.kind === 'local') return landed.folders;
+    const todo = SOURCE_TABLES.flatMap((t) => landed.objects[t.topic]);
+    const total = todo.reduce((n, o) => n + o.size, 0);
+    let done = 0;
+    let bytes = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const o = todo[next++]!;
+        const p = parseObjectKey(o.key)!;
+        const file = path.join(dir, 'topics', p.topic, `partition=${p.partition}`, path.posix.basename(o.key));
+        bytes += await guarded('S3', s3.address, () => downloadToFile(s3.client(), landed.bucket, o.key, file));
+        done++;
+        plan.heartbeat({ step: 'download', objects: done, of: todo.length, bytes, totalBytes: total });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_CONCURRENCY, todo.length) }, worker));
+    const sources = { pin: null, geo: null, user: null } as TopicSources;
+    for (const t of SOURCE_TABLES) if (landed.objects[t.topic].length) sources[t.topic] = path.join(dir, 'topics', `${plan.prefix}.${t.topic}`);
+    return sources;
+  }
+
+  return {
+    kind: 'duckdb',
+
+    async runCleaning(plan) {
+      const timings: Array<{ name: string; ms: number }> = [];
+      const timed = stepTimer(timings);
+      const work = path.join(stagingRoot, plan.runKey.replace(/[^A-Za-z0-9._-]/g, '_'));
+      fs.rmSync(work, { recursive: true, force: true });
+      try {
+        const sources = await timed('stage landed objects', () => stage(plan, work));
+        plan.heartbeat({ step: 'sql' });
+        const run = await runDuckdbCleaning({
+          dbPath,
+          schema: plan.prefix,
+          sources,
+          exportDir: path.join(work, 'export'),
+          onStep: (name, i, n) => plan.heartbeat({ step: 'sql', statement: name, done: i, of: n }),
+        });
+        timings.push(...run.timings);
+        await timed('upload Parquet', async () => {
+          for (const [kind, names] of [['cleaned', CLEANED_NAMES], ['analytics', ANALYTICS_NAMES]] as const) {
+            for (const name of names) {
+              const prefix = outputKeyPrefix(plan.output.root, kind, name);
+              const key = `${prefix}part-00000.parquet`;
+              await guarded('S3', s3.address, async () => {
+                await putFile(s3.client(), plan.output.bucket, key, run.parquet[name]!, 'application/vnd.apache.parquet');
+                await deleteOthers(s3.client(), plan.output.bucket, prefix, new Set([key]));
+              });
+              plan.heartbeat({ step: 'upload', name });
+            }
+          }
+        });
+        return { tables: run.counts, rows: run.rows, timings };
+      } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+      }
+    },
+
+    openStreamWriter(target) {
+      return openDuckdbWriter({ dbPath, stagingDir: path.join(stagingRoot, 'streaming'), ...target });
+    },
+
+    async close() {},
+  };
+}
