@@ -27,13 +27,10 @@ import {
   type ScheduleUpdateOptions,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { formatDuration, nextFireTime, type ScheduleTranslation } from '../mwaa/translate';
+import { formatDuration, nextFireTime, type FireSchedule } from '../common/cron';
 
 export const DAILY_WORKFLOW_TYPE = 'dailyPipelineWorkflow';
 export const DEFINITION_MEMO_KEY = 'pinflowScheduleDefinition';
-
-/** `daily-pipeline-<prefix>`: the default schedule id, and the scheduled workflows' id prefix. */
-export const defaultScheduleId = (prefix: string) => `daily-pipeline-${prefix}`;
 
 export type OverlapPolicy = Exclude<ScheduleOverlapPolicy, undefined>;
 
@@ -132,17 +129,10 @@ function observedDefinition(desc: ScheduleDescription, wanted: Record<string, un
   let specMatches = false;
   const next = desc.info.nextActionTimes;
   if (next.length > 0) {
-    const t: ScheduleTranslation = {
-      dagId: desc.scheduleId,
-      expression: '',
-      kind: wanted.cron ? 'cron' : 'interval',
-      cron: (wanted.cron as string[] | undefined) ?? [],
-      interval: wanted.interval ? { everySeconds: (wanted.interval as { every: number }).every / 1000, offsetSeconds: (wanted.interval as { offset: number }).offset / 1000 } : undefined,
+    const t: FireSchedule = {
+      cron: wanted.cron as string[] | undefined,
+      interval: wanted.cron ? undefined : wanted.interval ? { everySeconds: (wanted.interval as { every: number }).every / 1000, offsetSeconds: (wanted.interval as { offset: number }).offset / 1000 } : undefined,
       timezone: String(wanted.timezone),
-      catchup: false,
-      overlap: 'ALLOW_ALL',
-      catchupWindowMs: 0,
-      notes: [],
     };
     let cursor = new Date(next[0]!.getTime() - 1);
     specMatches = next.every((n) => {

@@ -26,23 +26,17 @@
  */
 import readline from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
-import { mwaaAdapter, type MwaaAdapter, type MwaaDagView, type MwaaEnvironment } from './adapter';
+import { mwaaAdapter, type MwaaAdapter, type MwaaDagView } from './adapter';
+import type { MwaaEnvironment } from './api';
 import type { Config } from '../config';
-import {
-  cutoverWindow,
-  describeRetry,
-  formatDuration,
-  MwaaTranslationError,
-  nextFireTime,
-  translateDag,
-  type CutoverWindow,
-  type ScheduleTranslation,
-} from './translate';
+import { cutoverWindow, describeRetry, MwaaTranslationError, translateDag, type CutoverWindow, type ScheduleTranslation } from './translate';
+import { formatDuration, nextFireTime } from '../common/cron';
 import { connectClient } from '../workers/client';
-import { parseOptions, UsageError } from '../cli/command';
+import { dailyScheduleId, prefixProblem } from '../common/ids';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { sharedOptions } from '../cli/options';
 import {
   DAILY_WORKFLOW_TYPE,
-  defaultScheduleId,
   describeSchedule,
   ensureSchedule,
   formatSchedule,
@@ -53,10 +47,30 @@ import {
   type EnsureScheduleOptions,
 } from '../cli/schedule-ops';
 
-export const USAGE =
-  'npm run mwaa -- plan|cutover|rollback --environment NAME --dag ID [--schedule-id ID] [--prefix P] [--yes] [--update-schedule] [--backfill-missed] [--schedule EXPR --catchup true|false [--max-active-runs N]]';
-
 const COMMANDS = ['plan', 'cutover', 'rollback'] as const;
+
+/** `npm run mwaa`'s command line (cli/args.ts). */
+export const MWAA_COMMAND = defineCommand({
+  script: 'mwaa',
+  args: COMMANDS.join('|'),
+  maxArgs: 1,
+  options: {
+    environment: { value: 'NAME', help: 'the MWAA environment (default MWAA_ENVIRONMENT)', required: true },
+    dag: { value: 'ID', help: 'the Airflow DAG id', required: true },
+    'schedule-id': { value: 'ID', help: 'the Temporal Schedule (default daily-pipeline-<prefix>)' },
+    ...sharedOptions('prefix'),
+    yes: { help: 'cutover, rollback: do not ask' },
+    'update-schedule': { help: 'cutover: replace an existing schedule with a different definition' },
+    'backfill-missed': { help: 'cutover: also run the fire times neither Airflow nor the schedule covers, when the DAG was behind' },
+    schedule: { value: 'EXPR', help: "Airflow < 2.4.3: the DAG's schedule_interval, from the DAG file" },
+    catchup: { value: 'true|false', help: "Airflow < 2.4.3: the DAG's catchup, from the DAG file" },
+    'max-active-runs': { value: 'N', help: "Airflow < 2.4.3: the DAG's max_active_runs, from the DAG file" },
+  },
+  about:
+    "Moves a DAG's schedule from Amazon MWAA to the daily pipeline's Temporal Schedule, and back. plan reads the environment and the DAG and prints the schedule " +
+    'cutover would create (changes nothing); cutover creates the schedule paused, pauses the DAG after its last scheduled run and starts the schedule at the next ' +
+    'fire time (each step idempotent: re-run it after a failure); rollback pauses the schedule, then unpauses the DAG.',
+});
 export interface MwaaArgs {
   command: (typeof COMMANDS)[number];
   environment: string;
@@ -72,31 +86,32 @@ export interface MwaaArgs {
 }
 
 export function parseMwaaArgs(argv: string[], config: Config): MwaaArgs {
-  const [command, ...rest] = argv;
+  const { values: opts, positionals } = parseCommandLine(MWAA_COMMAND, argv);
+  const command = positionals[0];
   if (!COMMANDS.includes(command as MwaaArgs['command'])) throw new UsageError(command ? `unknown command ${command}` : 'give a command: plan, cutover or rollback');
-  const opts = parseOptions(rest, { values: ['--environment', '--dag', '--schedule-id', '--prefix', '--schedule', '--catchup', '--max-active-runs'], flags: ['--yes', '--update-schedule', '--backfill-missed'] });
-  const environment = opts.get('--environment') ?? config.mwaa.environment;
+  const environment = opts.environment ?? config.mwaa.environment;
   if (!environment) throw new UsageError('--environment is required (or set MWAA_ENVIRONMENT)');
   if (!/^[a-zA-Z][0-9a-zA-Z_-]{0,79}$/.test(environment)) throw new UsageError(`--environment ${JSON.stringify(environment)} is not an MWAA environment name`);
-  const dagId = opts.get('--dag');
+  const dagId = opts.dag;
   if (!dagId) throw new UsageError('--dag is required');
   if (!/^[A-Za-z0-9_.-]{1,250}$/.test(dagId)) throw new UsageError(`--dag ${JSON.stringify(dagId)} is not a DAG id`);
-  const prefix = opts.get('--prefix') ?? config.prefix;
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(prefix)) throw new UsageError(`--prefix ${JSON.stringify(prefix)} is not a pipeline prefix`);
-  const catchupText = opts.get('--catchup');
+  const prefix = opts.prefix ?? config.prefix;
+  const prefixError = prefixProblem(prefix, '--prefix');
+  if (prefixError) throw new UsageError(prefixError);
+  const catchupText = opts.catchup;
   if (catchupText !== undefined && !/^(true|false)$/i.test(catchupText)) throw new UsageError('--catchup must be true or false');
-  const mar = opts.get('--max-active-runs');
+  const mar = opts['max-active-runs'];
   if (mar !== undefined && !/^[1-9]\d*$/.test(mar)) throw new UsageError('--max-active-runs must be a positive integer');
   return {
     command: command as MwaaArgs['command'],
     environment,
     dagId,
-    scheduleId: opts.get('--schedule-id') ?? defaultScheduleId(prefix),
+    scheduleId: opts['schedule-id'] ?? dailyScheduleId(prefix),
     prefix,
-    yes: opts.has('--yes'),
-    updateSchedule: opts.has('--update-schedule'),
-    backfillMissed: opts.has('--backfill-missed'),
-    schedule: opts.get('--schedule'),
+    yes: Boolean(opts.yes),
+    updateSchedule: Boolean(opts['update-schedule']),
+    backfillMissed: Boolean(opts['backfill-missed']),
+    schedule: opts.schedule,
     catchup: catchupText === undefined ? undefined : catchupText.toLowerCase() === 'true',
     maxActiveRuns: mar === undefined ? undefined : Number(mar),
   };
@@ -158,7 +173,7 @@ async function readPlan(config: Config, mwaa: MwaaAdapter, args: MwaaArgs): Prom
     paused: true,
     workflowType: DAILY_WORKFLOW_TYPE,
     taskQueue: config.temporal.taskQueue,
-    workflowIdPrefix: defaultScheduleId(args.prefix),
+    workflowIdPrefix: dailyScheduleId(args.prefix),
     args: [{ prefix: args.prefix }],
     overlap: translation.overlap,
     catchupWindow: translation.catchupWindowMs,

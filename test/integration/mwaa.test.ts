@@ -1,22 +1,26 @@
 /**
  * Migrating off MWAA, against a protocol-level MWAA stand-in (the real @aws-sdk/client-mwaa
  * client, SigV4-signed, via MWAA_ENDPOINT) and the stack's Temporal dev server: plan, cutover,
- * rollback, the CLI-token fallback for Airflow 2.2.2, throttling and access denied, the
- * translator's cron forms against the server's own parser, and the triggerMwaaDag activity.
+ * rollback, the CLI-token fallback for Airflow 2.2.2, throttling and access denied, and the
+ * translator's cron forms against the server's own parser. The triggerMwaaDag activity on its
+ * own: test/unit/mwaa.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { MWAA_DAG_RUN_FAILED, mwaaActivities, mwaaAdapter, mwaaDagRunId, type TriggerMwaaDagResult } from '../../mwaa/adapter';
+import { mwaaAdapter } from '../../mwaa/adapter';
+import { mwaaActivities, type TriggerMwaaDagResult } from '../../mwaa/activities';
 import { PROJECT_ROOT, type Config } from '../../config';
 import { NonRetryable } from '../../common/errors';
-import { fireTimes, translateDag } from '../../mwaa/translate';
+import { translateDag } from '../../mwaa/translate';
+import { fireTimes } from '../../common/cron';
 import { parseMwaaArgs, runMwaa, type MwaaArgs } from '../../mwaa/cli';
-import { defaultScheduleId, deleteSchedule, describeSchedule, ensureSchedule } from '../../cli/schedule-ops';
+import { deleteSchedule, describeSchedule, ensureSchedule } from '../../cli/schedule-ops';
+import { dailyScheduleId } from '../../common/ids';
 import { connectClient } from '../../workers/client';
 import { ensureStack, testConfig, uniqueName, type CliResult } from '../helpers/env';
 import { startMwaaStandin, type MwaaStandin } from '../helpers/mwaa-standin';
@@ -82,7 +86,7 @@ describe('MWAA migration', () => {
     const dag = standin.addDag(environment, { dagId });
     const lastLogical = new Date(todayMidnight().getTime() - DAY);
     standin.seedDailyRuns(environment, dagId, lastLogical, 3);
-    const scheduleId = defaultScheduleId(prefix);
+    const scheduleId = dailyScheduleId(prefix);
     schedules.push(scheduleId);
     const args = (command: MwaaArgs['command'], extra: string[] = []) =>
       parseMwaaArgs([command, '--environment', environment, '--dag', dagId, '--prefix', prefix, '--yes', ...extra], config);
@@ -323,73 +327,5 @@ describe('MWAA migration', () => {
       const ours = fireTimes(t, new Date(server[0]!.getTime() - 1), server.length);
       assert.deepEqual(ours.map((d) => d.toISOString()), server.map((d) => d.toISOString()), `${expr} -> ${t.cron.join(' + ')}`);
     }
-  });
-
-  describe('triggerMwaaDag (MockActivityEnvironment)', () => {
-    it('triggers with a deterministic run id, heartbeats the state until success, and adopts the run on a repeat', async () => {
-      const s = scenario();
-      const { triggerMwaaDag } = mwaaActivities(config);
-      const env = mockEnv();
-      const beats: unknown[] = [];
-      env.on('heartbeat', (d: unknown) => beats.push(d));
-      const input = { environment: s.environment, dagId: s.dagId, logicalDate: '2024-03-01', conf: { prefix: 'p' }, pollIntervalMs: 5 };
-      const result: TriggerMwaaDagResult = await env.run(triggerMwaaDag, input);
-      const runId = mwaaDagRunId('2024-03-01T00:00:00Z');
-      assert.deepEqual({ ...result, startDate: undefined, endDate: undefined }, {
-        environment: s.environment,
-        dagId: s.dagId,
-        dagRunId: runId,
-        logicalDate: '2024-03-01T00:00:00.000Z',
-        state: 'success',
-        adopted: false,
-        startDate: undefined,
-        endDate: undefined,
-      });
-      assert.deepEqual(beats, [
-        { dagRunId: runId, state: 'triggering' },
-        { dagRunId: runId, state: 'queued' },
-        { dagRunId: runId, state: 'running' },
-        { dagRunId: runId, state: 'success' },
-      ]);
-      // A retry / second call for the same date: the run is adopted, no second run.
-      const again: TriggerMwaaDagResult = await mockEnv().run(triggerMwaaDag, input);
-      assert.equal(again.adopted, true);
-      assert.equal(again.dagRunId, runId);
-      assert.equal([...s.dag.runs.keys()].filter((k) => k === runId).length, 1);
-      assert.equal(callsTo(s.environment, /POST \/dags\/.*\/dagRuns$/).length, 2);
-      // Same id, different conf: a conflict, not silently adopted.
-      await assert.rejects(mockEnv().run(triggerMwaaDag, { ...input, conf: { prefix: 'other' } }), expectFailure(NonRetryable.conflict, /exists with a different conf/));
-    });
-
-    it('a failed DAG run fails the activity non-retryably, naming the run and its state; a paused DAG fails before triggering', async () => {
-      const s = scenario();
-      s.dag.runScript = ['running', 'failed'];
-      const { triggerMwaaDag } = mwaaActivities(config);
-      await assert.rejects(
-        mockEnv().run(triggerMwaaDag, { environment: s.environment, dagId: s.dagId, logicalDate: '2024-03-02T00:00:00Z', pollIntervalMs: 5 }),
-        expectFailure(MWAA_DAG_RUN_FAILED, new RegExp(`MWAA environment ${s.environment}: DAG run ${s.dagId}/pinflow__20240302T000000Z \\(logical date 2024-03-02T00:00:00.000Z\\) ended in state failed`)),
-      );
-      s.dag.isPaused = true;
-      await assert.rejects(
-        mockEnv().run(triggerMwaaDag, { environment: s.environment, dagId: s.dagId, logicalDate: '2024-03-03T00:00:00Z', pollIntervalMs: 5 }),
-        expectFailure(NonRetryable.badInput, /DAG .* is paused .*would stay queued/),
-      );
-      assert.equal(s.dag.runs.has('pinflow__20240303T000000Z'), false);
-    });
-
-    it('cancelling the activity marks the Airflow run failed', async () => {
-      const s = scenario();
-      s.dag.runScript = Array.from({ length: 10_000 }, () => 'running');
-      const { triggerMwaaDag } = mwaaActivities(config);
-      const env = mockEnv();
-      env.on('heartbeat', (d: { state: string }) => {
-        if (d.state === 'running') env.cancel();
-      });
-      await assert.rejects(env.run(triggerMwaaDag, { environment: s.environment, dagId: s.dagId, logicalDate: '2024-03-04T00:00:00Z', pollIntervalMs: 5 }), (err: unknown) => {
-        assert.ok(err instanceof CancelledFailure, `got ${String(err)}`);
-        return true;
-      });
-      assert.equal(s.dag.runs.get('pinflow__20240304T000000Z')?.state, 'failed');
-    });
   });
 });

@@ -1,17 +1,8 @@
 /** The Airflow -> Temporal Schedule translator (mwaa/translate.ts): pure, no stack needed. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  cutoverWindow,
-  fireTimes,
-  logicalDateOfFire,
-  MwaaTranslationError,
-  nextFireTime,
-  normalizeTimezone,
-  previousFireTime,
-  translateDag,
-  type AirflowDagFacts,
-} from '../../mwaa/translate';
+import { cutoverWindow, logicalDateOfFire, MwaaTranslationError, normalizeTimezone, translateDag, type AirflowDagFacts } from '../../mwaa/translate';
+import { fireTimes, nextFireTime, previousFireTime } from '../../common/cron';
 
 const NOW = new Date('2024-01-10T12:00:00Z');
 /** The original pipeline's DAG (spec section 6): @daily, catchup=False, retries=1, retry_delay=2 min. */
