@@ -2,6 +2,7 @@
  * The batch cleaning contract: workflow input and result, and where outputs live.
  * Pure (imported by workflows, activities and scripts).
  */
+import { prefixProblem } from './ids';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES, type AnalyticsOutputName as AnalyticsName, type CleanedTableName as CleanedName } from './analytics';
 
 export const CLEANED_NAMES = CLEANED_TABLES.map((t) => t.name);
@@ -61,7 +62,8 @@ export function describeSource(source: CleaningSource | undefined, bucket: strin
 
 export function validateCleaningInput(input: CleaningInput): string[] {
   const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a pipeline prefix`);
+  const prefixError = prefixProblem(input.prefix);
+  if (prefixError) problems.push(prefixError);
   if (input.outputRoot !== undefined && input.outputRoot !== '' && !/^[A-Za-z0-9._\-/]*\/$/.test(input.outputRoot)) {
     problems.push(`outputRoot ${JSON.stringify(input.outputRoot)} must be a key prefix ending in "/"`);
   }

@@ -70,9 +70,6 @@ export interface DailyPipelineResult {
   legacyDag?: LegacyDagStatus;
 }
 
-export const dailyWorkflowId = (prefix: string, date: string) => `daily-pipeline-${prefix}-${date}`;
-export const scheduleId = (prefix: string) => `daily-pipeline-${prefix}`;
-
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** Problems with a logical date, given "now" (ms since epoch, UTC). */

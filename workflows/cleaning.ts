@@ -7,29 +7,14 @@
  * the records left out and why, and the output locations: never rows. A rerun replaces the
  * outputs (the activity is idempotent), so retrying or running a date again is safe.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { validateCleaningInput, type CleaningInput, type CleaningResult, type TopicInventory } from '../common/cleaning';
-import { NonRetryable } from '../common/errors';
-import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
+import { cleaningSearchAttributes } from '../common/search-attributes';
+import { CLEANING_INVENTORY, CLEANING_RUN, rejectInvalidInput } from './policies';
 
-const FATAL = [NonRetryable.badInput, NonRetryable.missingResource, NonRetryable.auth, NonRetryable.config];
-
-// Listing only: quick, retried through short outages (a prefix with very many objects can
-// take minutes to list, so the start-to-close timeout stays generous).
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: FATAL },
-});
-
-// The cleaning run heartbeats at least every 5 s (a timer, besides download progress and each
-// statement); a worker that dies is noticed within the 30 s heartbeat timeout and the run
-// starts again from the objects.
-const heavy = proxyActivities<Activities>({
-  startToCloseTimeout: '3 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10, nonRetryableErrorTypes: FATAL },
-});
+const quick = proxyActivities<Activities>(CLEANING_INVENTORY);
+const heavy = proxyActivities<Activities>(CLEANING_RUN);
 
 export interface CleaningStatus {
   step: 'inventory' | 'cleaning' | 'done';
@@ -40,12 +25,8 @@ export interface CleaningStatus {
 export const cleaningStatusQuery = defineQuery<CleaningStatus>('status');
 
 export async function batchCleaningWorkflow(input: CleaningInput): Promise<CleaningResult> {
-  const problems = validateCleaningInput(input);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid cleaning input: ${problems.join('; ')}`, NonRetryable.badInput);
-  upsertSearchAttributes([
-    { key: PipelinePrefix, value: input.prefix },
-    { key: PipelineStage, value: 'cleaning' },
-  ]);
+  rejectInvalidInput('cleaning', validateCleaningInput(input));
+  upsertSearchAttributes(cleaningSearchAttributes(input.prefix));
   const status: CleaningStatus = { step: 'inventory', inventory: [] };
   setHandler(cleaningStatusQuery, () => status);
 

@@ -23,7 +23,6 @@
  * second is rejected while the first runs. A rerun of a finished date replaces its outputs.
  */
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -39,12 +38,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   WorkflowIdReusePolicy,
-  type RetryPolicy,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
-  dailyWorkflowId,
   dateProblems,
   LEGACY_DAG_DEFAULTS,
   legacyDagProblems,
@@ -58,29 +55,20 @@ import {
   type LegacyDagStatus,
 } from '../common/daily';
 import { NonRetryable } from '../common/errors';
-import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../mwaa/translate';
-import { PipelineDate, PipelinePrefix, PipelineStage } from '../common/search-attributes';
+import { cleaningWorkflowId, dailyWorkflowId, landingWorkflowId, prefixProblem } from '../common/ids';
+import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../mwaa/failures';
+import { cleaningSearchAttributes, dailySearchAttributes, landingSearchAttributes } from '../common/search-attributes';
 import type { CleaningResult } from '../common/cleaning';
 import { pipelineMetrics } from '../common/metrics';
 import type { LandingResult } from '../common/landing';
+import { batchCleaningWorkflow } from './cleaning';
+import { landingWorkflow } from './landing';
+import { LEGACY_DAG_STOP, LEGACY_DAG_TRIGGER, legacyDagWait, rejectInvalidInput } from './policies';
 
 const ScheduledStart = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
 export const dailyStageQuery = defineQuery<DailyStatus>('stage');
 
-/**
- * The legacy stage's retry policy: throttling, 5xx, network errors and a lost worker are retried
- * (12 attempts, about 13 minutes in all, before the pipeline fails); a failed DAG run, bad input, access
- * denied, an unknown environment/DAG or a conflicting run are not. Retries are safe: the trigger
- * adopts the run an earlier attempt created, the wait only reads.
- */
-const LEGACY_RETRY: RetryPolicy = {
-  initialInterval: '2 seconds',
-  backoffCoefficient: 2,
-  maximumInterval: '2 minutes',
-  maximumAttempts: 12,
-  nonRetryableErrorTypes: [NonRetryable.badInput, NonRetryable.missingResource, NonRetryable.auth, NonRetryable.config, NonRetryable.conflict, MWAA_DAG_RUN_FAILED],
-};
 /** A wait activity returns at least this often (a state change returns it sooner). */
 const LEGACY_MAX_WAIT_MS = 300_000;
 
@@ -94,21 +82,14 @@ function resolveDate(input: DailyPipelineInput): string {
 }
 
 export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<DailyPipelineResult> {
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) {
-    throw ApplicationFailure.nonRetryable(`invalid pipeline input: prefix ${JSON.stringify(input.prefix)} is not a pipeline prefix`, NonRetryable.badInput);
-  }
+  rejectInvalidInput('pipeline', [prefixProblem(input.prefix)]);
   const date = resolveDate(input);
-  const problems = [...dateProblems(date, Date.now()), ...legacyDagProblems(input.legacyDag)];
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid pipeline input: ${problems.join('; ')}`, NonRetryable.badInput);
+  rejectInvalidInput('pipeline', [...dateProblems(date, Date.now()), ...legacyDagProblems(input.legacyDag)]);
 
   const canonical = dailyWorkflowId(input.prefix, date);
   if (workflowInfo().workflowId !== canonical) {
     // A scheduled (or otherwise named) run: the canonical child does the work, once per date.
-    upsertSearchAttributes([
-      { key: PipelinePrefix, value: input.prefix },
-      { key: PipelineDate, value: date },
-      { key: PipelineStage, value: 'delegated' },
-    ]);
+    upsertSearchAttributes(dailySearchAttributes(input.prefix, date, 'delegated'));
     setCurrentDetails(`runs ${canonical}`);
     try {
       return await executeChild(dailyPipelineWorkflow, {
@@ -116,11 +97,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
         args: [{ ...input, date }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: [
-          { key: PipelinePrefix, value: input.prefix },
-          { key: PipelineDate, value: date },
-          { key: PipelineStage, value: 'starting' },
-        ],
+        typedSearchAttributes: dailySearchAttributes(input.prefix, date, 'starting'),
         staticSummary: `daily pipeline ${input.prefix} ${date}`,
       });
     } catch (err) {
@@ -135,11 +112,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
   setHandler(dailyStageQuery, () => status);
   const enter = (stage: DailyStatus['stage'], details: string) => {
     status.stage = stage;
-    upsertSearchAttributes([
-      { key: PipelinePrefix, value: input.prefix },
-      { key: PipelineDate, value: date },
-      { key: PipelineStage, value: stage },
-    ]);
+    upsertSearchAttributes(dailySearchAttributes(input.prefix, date, stage));
     setCurrentDetails(details);
   };
 
@@ -152,17 +125,17 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
 
   async function runStages(): Promise<DailyPipelineResult> {
     // Stage 1: land everything on the topics up to now (one lander per prefix: its fixed id).
-    const landingId = `landing-${input.prefix}`;
+    const landingId = landingWorkflowId(input.prefix);
     status.children.landing = landingId;
     enter('landing', `landing ${input.prefix}.pin|geo|user to S3 (${landingId})`);
     let t0 = Date.now();
     let landed: LandingResult;
     try {
-      landed = await executeChild('landingWorkflow', {
+      landed = await executeChild(landingWorkflow, {
         workflowId: landingId,
         args: [{ prefix: input.prefix, mode: 'untilNow' }],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: [{ key: PipelinePrefix, value: input.prefix }],
+        typedSearchAttributes: landingSearchAttributes(input.prefix, 'untilNow'),
         staticSummary: `landing for ${canonical}`,
       });
     } catch (err) {
@@ -184,17 +157,17 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     }
 
     // Stage 2: clean + analytics (one run per prefix at a time: the cleaning workflow's fixed id).
-    const cleaningId = `cleaning-${input.prefix}`;
+    const cleaningId = cleaningWorkflowId(input.prefix);
     status.children.cleaning = cleaningId;
     enter('cleaning', `cleaning + analytics (${cleaningId}); landed ${landed.records} new records${legacy ? `; legacy DAG run ${legacy.dagRunId} ${legacy.state}` : ''}`);
     t0 = Date.now();
     let cleaned: CleaningResult;
     try {
-      cleaned = await executeChild('batchCleaningWorkflow', {
+      cleaned = await executeChild(batchCleaningWorkflow, {
         workflowId: cleaningId,
         args: [{ prefix: input.prefix, outputRoot: input.outputRoot }],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: [{ key: PipelinePrefix, value: input.prefix }],
+        typedSearchAttributes: cleaningSearchAttributes(input.prefix),
         staticSummary: `cleaning + analytics for ${canonical}`,
       });
     } catch (err) {
@@ -230,12 +203,9 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     const show = () => setCurrentDetails(`${label}: ${run.state}${run.adopted ? ' (adopted: it already existed)' : ''}`);
     enter('legacy-dag', `${label}: triggering`);
 
-    // Short: a few Airflow calls. The workflow waits for a cancelled trigger to finish, so the
-    // run it may still create is stopped below.
-    const triggerer = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: LEGACY_RETRY, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
-    // Heartbeats every poll; one slow Airflow answer (the SDK retries for up to ~2 min) is tolerated.
-    const follower = proxyActivities<Activities>({ startToCloseTimeout: maxWaitMs + 300_000, heartbeatTimeout: 2 * pollIntervalMs + 120_000, retry: LEGACY_RETRY });
-    const stopper = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { ...LEGACY_RETRY, maximumAttempts: 5 } });
+    const triggerer = proxyActivities<Activities>(LEGACY_DAG_TRIGGER);
+    const follower = proxyActivities<Activities>(legacyDagWait(maxWaitMs, pollIntervalMs));
+    const stopper = proxyActivities<Activities>(LEGACY_DAG_STOP);
 
     const deadline = Date.now() + timeoutMs;
     try {

@@ -1,12 +1,13 @@
+/**
+ * doctorWorkflow: checks MySQL, Kafka and S3 through one activity each, in parallel, and
+ * reports each system's status, address and latency (a failing system is reported, not thrown).
+ */
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { DoctorReport, DoctorReportEntry, SystemCheck, SystemName } from '../common/types';
+import { DOCTOR_CHECK } from './policies';
 
-// A doctor must answer quickly: three tries over a few seconds, then report the system down.
-const checks = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
-});
+const checks = proxyActivities<Activities>(DOCTOR_CHECK);
 
 function rootMessage(err: unknown): string {
   let e: unknown = err;

@@ -3,7 +3,8 @@
  * with its Prometheus exporter and logger, is installed once per process) runs the
  * emulation and the daily pipeline on a small seeded database; its /metrics endpoint then
  * carries the SDK's metrics and pinflow's counters, and its output is one JSON object per
- * line carrying the workflow and activity ids.
+ * line carrying the workflow and activity ids. The JSON logger alone:
+ * test/unit/observability.test.ts.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,11 +13,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { PROJECT_ROOT } from '../../config';
-import { dailyWorkflowId } from '../../common/daily';
+import { dailyWorkflowId } from '../../common/ids';
 import type { EmulationInput } from '../../common/emulation';
 import { PIPELINE_METRICS } from '../../common/metrics';
 import { connectClient } from '../../workers/client';
-import { jsonLogLine, JsonLogger } from '../../workers/runtime';
 import { spawnWorker, testDatabase } from '../helpers/data';
 import { ensureStack, testConfig, uniqueName } from '../helpers/env';
 
@@ -170,24 +170,5 @@ describe('worker metrics and structured logs', () => {
     assert.equal(typeof act.workflowRunId, 'string');
     assert.ok(!objects.some((o) => 'taskToken' in o), 'task tokens are left out of the logs');
     assert.ok(objects.some((o) => String(o.message).includes('polling task queue') && o.taskQueue === taskQueue), 'the start line is JSON too');
-  });
-
-  it('the JSON logger: levels, metadata fields, bigint and errors, and nothing below LOG_LEVEL', () => {
-    const out: string[] = [];
-    const log = new JsonLogger('INFO', (l) => out.push(l));
-    log.debug('hidden');
-    log.info('hello', { workflowId: 'w-1', activityId: '7', n: 12n });
-    log.error('failed', { error: new Error('boom') });
-    assert.equal(out.length, 2);
-    assert.ok(out.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')));
-    const first = JSON.parse(out[0]!);
-    assert.equal(first.level, 'INFO');
-    assert.equal(first.message, 'hello');
-    assert.equal(first.workflowId, 'w-1');
-    assert.equal(first.activityId, '7');
-    assert.equal(first.n, '12');
-    assert.ok(!Number.isNaN(Date.parse(first.time)));
-    assert.equal(JSON.parse(out[1]!).error.message, 'boom');
-    assert.equal(JSON.parse(jsonLogLine('WARN', 'key', { key: Buffer.from('secret-bytes') })).key, '<12 bytes>', 'bytes are never printed');
   });
 });
