@@ -32,7 +32,8 @@ import { fetchTopicIds } from '../adapters/kafka-topic-ids';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from '../adapters/kafka';
 import { landableLine } from './landable';
-import { getText, headMetadata, listKeys, putObjectOnce, type s3Adapter } from '../adapters/s3';
+import { getText, headMetadata, listKeys, type s3Adapter } from '../adapters/s3';
+import { putObjectOnce } from '../adapters/s3-put-once';
 import { pipelineMetrics } from '../common/metrics';
 
 /** Fetch sizes of the landing consumer: large enough for throughput, small enough for memory. */

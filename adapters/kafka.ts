@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import { addressOf, type Config } from '../config';
 import { guarded } from '../common/errors';
@@ -15,15 +16,13 @@ import { describeKafkaSecurity } from '../config/kafka-security';
 import type { SystemCheck } from '../common/types';
 import { mskIamTokenProvider } from './kafka-msk-iam';
 
-let patchChecked = false;
-
 /**
  * Refuses to run with an unpatched kafkajs (an install with --ignore-scripts skips
  * patches/kafkajs+2.2.4.patch): read_committed consumers would then receive records of
- * transactions that two producers aborted in the reverse order of their starts.
+ * transactions that two producers aborted in the reverse order of their starts. Checked on
+ * every `createKafka` (microseconds: four records through kafkajs's own filter).
  */
 export function assertKafkajsPatched(): void {
-  if (patchChecked) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const filter = require('kafkajs/src/consumer/filterAbortedMessages') as (a: { messages: unknown[]; abortedTransactions: unknown[] }) => unknown[];
   const data = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from('k'), isControlRecord: false, batchContext: { producerId, inTransaction: true } });
@@ -33,7 +32,6 @@ export function assertKafkajsPatched(): void {
   if (kept.some((m) => !(m as { isControlRecord: boolean }).isControlRecord)) {
     throw new Error('kafkajs is not patched (patches/kafkajs+2.2.4.patch): run `npm ci` without --ignore-scripts, or `npx patch-package`; unpatched, read_committed consumers can receive aborted records');
   }
-  patchChecked = true;
 }
 
 export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}): Kafka {
@@ -54,19 +52,18 @@ export function createKafka(config: Config, overrides: Partial<KafkaConfig> = {}
   });
 }
 
-/** One MSK IAM token provider per region for the process: connections share its cached token. */
-const mskIamProviders = new Map<string, () => Promise<{ value: string }>>();
-
-/** kafkajs's `ssl` and `sasl` options for the configured security (none: plaintext). */
+/**
+ * kafkajs's `ssl` and `sasl` options for the configured security (none: plaintext). AWS MSK
+ * IAM: a token provider of its own per call, i.e. per client, whose connections share its
+ * cached token.
+ */
 export function kafkaSecurityOptions(k: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const read = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file, 'utf8'));
   const ssl = k.ssl && (k.ssl.caFile || k.ssl.certFile ? { ca: k.ssl.caFile ? [read(k.ssl.caFile)!] : undefined, cert: read(k.ssl.certFile), key: read(k.ssl.keyFile) } : true);
   let sasl: SASLOptions | undefined;
   const s = k.sasl;
   if (s?.mechanism === 'aws-msk-iam') {
-    const provider = mskIamProviders.get(s.region) ?? mskIamTokenProvider({ region: s.region });
-    mskIamProviders.set(s.region, provider);
-    sasl = { mechanism: 'oauthbearer', oauthBearerProvider: provider };
+    sasl = { mechanism: 'oauthbearer', oauthBearerProvider: mskIamTokenProvider({ region: s.region }) };
   } else if (s) {
     sasl = { mechanism: s.mechanism, username: s.username, password: s.password } as SASLOptions;
   }
@@ -157,7 +154,7 @@ export class TransactionalSender {
       // its commit below would then fail. Otherwise read the marker (settled, see above).
       let committed = committedByUs ?? (await this.batchesCommitted(groupId, markerTopic));
       for (let i = 0; committed < seq && i < 30; i++) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         committed = await this.batchesCommitted(groupId, markerTopic);
       }
       if (committed > seq) {

@@ -1,7 +1,7 @@
 /**
  * Kinesis adapter (AWS SDK v3): the only module that talks to Kinesis Data Streams.
  *
- * - `createKinesisClient`: plain HTTP/1.1 (`NodeHttpHandler`, as the S3 adapter): the SDK's
+ * - `createKinesisClient`: plain HTTP/1.1 (adapters/aws-http.ts, as the S3 adapter): the SDK's
  *   default for Kinesis is an HTTP/2 handler, which fails against kinesalite's plain-http
  *   server. The Node SDK speaks AWS JSON 1.1 to Kinesis (no CBOR, so nothing like the Java
  *   SDK's AWS_CBOR_DISABLE is needed); kinesalite accepts both. The SDK's own retries are off:
@@ -12,8 +12,7 @@
  *   again, only those, with exponential backoff.
  * - `listAllShards`, `shardIterator`, `getRecords`, `readStream`: the reading helpers.
  */
-import http from 'node:http';
-import https from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -27,13 +26,10 @@ import {
   type PutRecordsRequestEntry,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ApplicationFailure } from '@temporalio/common';
 import { addressOf, type Config } from '../config';
 import { guarded, NonRetryable } from '../common/errors';
-
-// The pinned SDK supports Node 20 (this machine's); its notice about future releases is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { awsRequestHandler } from './aws-http';
 
 /** PutRecords limits (AWS): 500 records and 5 MiB per request, 1 MiB per record (data + partition key). */
 export const PUT_MAX_RECORDS = 500;
@@ -46,12 +42,7 @@ export function createKinesisClient(config: Config): KinesisClient {
     endpoint: config.kinesis.endpoint,
     credentials: config.kinesis.credentials,
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: 5_000,
-      requestTimeout: 30_000,
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
-    }),
+    requestHandler: awsRequestHandler(30_000),
   });
 }
 
@@ -78,17 +69,12 @@ export function backoffMs(attempt: number, capMs = 5_000, baseMs = 100): number 
   return Math.round(raw * (0.8 + Math.random() * 0.4));
 }
 
+/**
+ * Waits `ms`, or until `signal` aborts, and never rejects: the caller checks the signal after
+ * (putRecordsBatched below, the streaming activity's polling loop).
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 export interface StreamSummary {
@@ -124,7 +110,7 @@ export async function ensureStreams(client: KinesisClient, names: string[], shar
       summary = await describeSummary(client, name);
       if (summary && (summary.status === 'ACTIVE' || summary.status === 'UPDATING')) break;
       if (Date.now() > deadline) throw new Error(`stream ${name} is not ACTIVE after ${timeoutMs / 1000} s (status ${summary?.status ?? 'missing'})`);
-      await sleep(Math.min(1_000, 100 * attempt));
+      await delay(Math.min(1_000, 100 * attempt));
     }
     out.push(summary);
   }
@@ -282,7 +268,7 @@ export async function readStream(client: KinesisClient, streamName: string, opts
         res = await getRecords(client, iterator, opts.limit ?? 10_000);
       } catch (err) {
         if (!isThrottling(err) || attempt > 20) throw err;
-        await sleep(backoffMs(attempt++));
+        await delay(backoffMs(attempt++));
         continue;
       }
       out.push(...(res.Records ?? []).map((r) => toReadRecord(shard.ShardId!, r)));

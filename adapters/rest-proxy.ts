@@ -5,7 +5,8 @@
  * Credentials: basic auth (REST_PROXY_USERNAME / REST_PROXY_PASSWORD) and/or extra headers
  * (REST_PROXY_HEADERS, e.g. an API Gateway `x-api-key`), sent with every request; never in
  * the URL (the config refuses `user:pass@`), never in a message (errors go through
- * `classify`, which redacts every secret value, common/redact.ts).
+ * `classify`, which redacts every secret value, common/redact.ts; the credentials are
+ * remembered for it by config/secrets.ts).
  *
  * Answers, decided on purpose:
  * - 401 / 403: non-retryable (PinflowAuthError), naming the proxy's address and the settings
@@ -19,11 +20,12 @@
  * HTTP gives no transactions, so this sink is at-least-once: a batch whose response was lost
  * may be posted again on retry. Use the kafka sink where exactly-once matters.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { classify, NonRetryable } from '../common/errors';
-import { rememberSecret } from '../common/redact';
 import { basicAuthorization } from '../config/rest-proxy-settings';
+import { rememberSecret } from '../config/secrets';
 
 export const REST_PROXY_CONTENT_TYPE = 'application/vnd.kafka.json.v2+json';
 const MAX_RECORDS_PER_REQUEST = 500;
@@ -114,21 +116,6 @@ function credentialHint(target: RestProxyTarget): string {
   return `check ${what.join(' and ')}`;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** The network error's own reason (`fetch failed` says nothing): ECONNREFUSED, a timeout, ... */
 function networkDetail(err: unknown): Error {
   const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -183,7 +170,8 @@ export async function postRecords(target: RestProxyTarget, topic: string, record
         );
       }
       opts.onWait?.({ status: res.status, waitMs, attempt });
-      await sleep(waitMs, opts.signal);
+      // A cancellation during the wait is thrown as the signal's own reason (as fetch throws it).
+      await sleep(waitMs, undefined, { signal: opts.signal }).catch(() => opts.signal?.throwIfAborted());
     }
   }
 }

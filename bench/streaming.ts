@@ -18,11 +18,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { Connection, Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createKinesisClient, ensureStreams, getRecords, listAllShards, putRecordsBatched, shardIterator, sleep } from '../adapters/kinesis';
+import { createKinesisClient, ensureStreams, getRecords, listAllShards, putRecordsBatched, shardIterator } from '../adapters/kinesis';
 import { loadConfig, readEnv } from '../config';
 import { SOURCE_TABLES } from '../common/source-tables';
 import { DEFAULT_POLL_INTERVAL_MS, STREAM_TOPICS, streamName, streamTable, type StreamingInput, type StreamingStatus, type StreamTopic } from '../common/streaming';

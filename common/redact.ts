@@ -2,13 +2,10 @@
  * The one redaction point for secrets in error messages, stack traces and log lines.
  *
  * Contract:
- * - `rememberSecrets(keys, env)` (called by `loadConfig` for every secret setting) and
- *   `rememberSecret(value)` (for secrets derived at run time, e.g. a basic-auth header) add
- *   values to a process-wide set. A URL-valued setting contributes its userinfo (user and
- *   password), a JSON-object-valued setting its string values, an `id:value,id:value` list
- *   each value; any other setting its whole value. Each is also remembered in its
- *   URL-encoded and base64 forms. Values shorter than MIN_SECRET_LENGTH are not remembered
- *   (too likely to occur in ordinary text; such a password is guessed anyway).
+ * - `addSecretValues(...values)` adds exact values to a process-wide set; values shorter than
+ *   MIN_SECRET_LENGTH are passed over (too likely to occur in ordinary text; such a password is
+ *   guessed anyway). Which values of which settings are secrets, and in which encoded forms
+ *   they are remembered, is config/secrets.ts's (`rememberSecret`, `rememberSecrets`).
  * - `redactText(text)` replaces every remembered value by `[redacted]` and every URL userinfo
  *   (`scheme://user:pass@host`) by `scheme://***@host`.
  * - `redactError(err)` redacts, in place, the message and stack of an error and of every
@@ -16,95 +13,47 @@
  *   (common/errors.ts) and the worker's activity interceptor (workers/redaction.ts) call it,
  *   so nothing thrown by an activity reaches a log line or a Temporal failure unredacted.
  *
- * Pure (no Node built-ins): common/errors.ts, which imports it, is in the workflow bundle.
+ * Pure (no Node built-ins, lint-enforced for common/): common/errors.ts, which imports it, is
+ * in the workflow bundle.
  */
 
 export const REDACTED = '[redacted]';
 /** Remembered values must be at least this long. */
 export const MIN_SECRET_LENGTH = 8;
 
-const needles = new Set<string>();
-let ordered: string[] | undefined;
-
 /** `scheme://userinfo@`: the userinfo of a URL anywhere in a text. */
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
 
-function base64(s: string): string {
-  // Only ever called outside the workflow sandbox (settings are read by Node processes).
-  return Buffer.from(s, 'utf8').toString('base64');
+/** A set of secret values and their longest-first order (rebuilt on first use after a change). */
+function createSecretSet() {
+  const values = new Set<string>();
+  let longestFirst: string[] | undefined;
+  return {
+    add(value: string): void {
+      if (value.length < MIN_SECRET_LENGTH || values.has(value)) return;
+      values.add(value);
+      longestFirst = undefined;
+    },
+    /** Longest first, so a value containing another is replaced whole. */
+    ordered(): readonly string[] {
+      return (longestFirst ??= [...values].sort((a, b) => b.length - a.length));
+    },
+  };
 }
 
-function forms(value: string): string[] {
-  const b64 = base64(value);
-  return [value, encodeURIComponent(value), b64, b64.replace(/=+$/, ''), b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')];
-}
+/** This process's secrets: each process remembers those of its own settings. */
+const secrets = createSecretSet();
 
-/** Remembers secret values (and their encoded forms) for `redactText`. */
-export function rememberSecret(...values: Array<string | undefined>): void {
-  for (const v of values) {
-    if (v === undefined) continue;
-    const value = v.trim();
-    if (value.length < MIN_SECRET_LENGTH) continue;
-    for (const f of forms(value)) {
-      if (f.length >= MIN_SECRET_LENGTH && !needles.has(f)) {
-        needles.add(f);
-        ordered = undefined;
-      }
-    }
-  }
-}
-
-/** The secret parts of a secret setting's value (see the contract above). */
-export function secretPartsOf(value: string | undefined): string[] {
-  const v = (value ?? '').trim();
-  if (v === '') return [];
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    // A URL: its credentials are the secret; the address is not (it names the system in messages).
-    try {
-      const u = new URL(v);
-      const parts = [u.password, u.username].filter((p) => p !== '');
-      return parts.flatMap((p) => {
-        let decoded = p;
-        try {
-          decoded = decodeURIComponent(p);
-        } catch {
-          /* keep the raw form */
-        }
-        return decoded === p ? [p] : [p, decoded];
-      });
-    } catch {
-      return [v];
-    }
-  }
-  if (v.startsWith('{')) {
-    try {
-      const parsed = JSON.parse(v) as unknown;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        return [v, ...Object.values(parsed as Record<string, unknown>).filter((x): x is string => typeof x === 'string')];
-      }
-    } catch {
-      /* not JSON: the whole value */
-    }
-    return [v];
-  }
-  // `id:value,id:value` (e.g. TEMPORAL_ENCRYPTION_KEYS_OLD): each value; ids are not secret.
-  const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
-  return [...new Set([v, ...entries.map((e) => (e.includes(':') ? e.slice(e.indexOf(':') + 1) : e))])];
-}
-
-/** Remembers the secret parts of every `keys` setting set in `env`. */
-export function rememberSecrets(keys: Iterable<string>, env: Record<string, string | undefined>): void {
-  for (const key of keys) rememberSecret(...secretPartsOf(env[key]));
+/** Remembers exact values for `redactText` (each form a secret may appear in is one value). */
+export function addSecretValues(...values: string[]): void {
+  for (const v of values) secrets.add(v);
 }
 
 /** `text` with every remembered secret and every URL userinfo replaced. */
 export function redactText(text: string): string {
   if (typeof text !== 'string' || text === '') return text;
   let out = text.replace(URL_USERINFO, '$1***@');
-  if (needles.size === 0) return out;
-  // Longest first, so a value containing another is replaced whole.
-  ordered ??= [...needles].sort((a, b) => b.length - a.length);
-  for (const n of ordered) if (out.includes(n)) out = out.split(n).join(REDACTED);
+  for (const n of secrets.ordered()) if (out.includes(n)) out = out.split(n).join(REDACTED);
   return out;
 }
 

@@ -13,50 +13,21 @@ export interface SourceTable {
   columns: ReadonlyArray<{ name: string; type: ColumnType }>;
 }
 
+/** Columns in `SELECT *` order, from `name: type` pairs (object keys keep their order). */
+const columns = (spec: Record<string, ColumnType>): SourceTable['columns'] => Object.entries(spec).map(([name, type]) => ({ name, type }));
+
 export const SOURCE_TABLES: readonly SourceTable[] = [
   {
     name: 'pinterest_data',
     topic: 'pin',
     key: 'index',
-    columns: [
-      { name: 'index', type: 'int' },
-      { name: 'unique_id', type: 'text' },
-      { name: 'title', type: 'text' },
-      { name: 'description', type: 'text' },
-      { name: 'poster_name', type: 'text' },
-      { name: 'follower_count', type: 'text' },
-      { name: 'tag_list', type: 'text' },
-      { name: 'is_image_or_video', type: 'text' },
-      { name: 'image_src', type: 'text' },
-      { name: 'downloaded', type: 'int' },
-      { name: 'save_location', type: 'text' },
-      { name: 'category', type: 'text' },
-    ],
+    columns: columns({
+      index: 'int', unique_id: 'text', title: 'text', description: 'text', poster_name: 'text', follower_count: 'text',
+      tag_list: 'text', is_image_or_video: 'text', image_src: 'text', downloaded: 'int', save_location: 'text', category: 'text',
+    }),
   },
-  {
-    name: 'geolocation_data',
-    topic: 'geo',
-    key: 'ind',
-    columns: [
-      { name: 'ind', type: 'int' },
-      { name: 'timestamp', type: 'datetime' },
-      { name: 'latitude', type: 'double' },
-      { name: 'longitude', type: 'double' },
-      { name: 'country', type: 'text' },
-    ],
-  },
-  {
-    name: 'user_data',
-    topic: 'user',
-    key: 'ind',
-    columns: [
-      { name: 'ind', type: 'int' },
-      { name: 'first_name', type: 'text' },
-      { name: 'last_name', type: 'text' },
-      { name: 'age', type: 'int' },
-      { name: 'date_joined', type: 'datetime' },
-    ],
-  },
+  { name: 'geolocation_data', topic: 'geo', key: 'ind', columns: columns({ ind: 'int', timestamp: 'datetime', latitude: 'double', longitude: 'double', country: 'text' }) },
+  { name: 'user_data', topic: 'user', key: 'ind', columns: columns({ ind: 'int', first_name: 'text', last_name: 'text', age: 'int', date_joined: 'datetime' }) },
 ];
 
 export const topicName = (prefix: string, t: SourceTable['topic']) => `${prefix}.${t}`;

@@ -1,7 +1,9 @@
+/** The local stack's commands (`npm run stack -- up|down|status|logs [part...]`) over the parts in stack/services.ts. */
 import fs from 'node:fs';
 import type { Config } from '../config';
 import { logFile, say } from './proc';
-import { SERVICES, type Service } from './services';
+import type { Service } from './service';
+import { SERVICES } from './services';
 
 function pick(names: string[]): Service[] {
   if (names.length === 0) return SERVICES;

@@ -1,7 +1,7 @@
 /**
  * The local Kinesis: kinesalite (an implementation of the Kinesis API on LevelDB) from
  * node_modules, bound to one address, its streams in a LevelDB folder so a restart keeps them.
- * Started by `npm run stack -- up` (stack/services.ts); SIGTERM closes the store cleanly.
+ * Started by `npm run stack -- up` (stack/kinesis-server.ts); SIGTERM closes the store cleanly.
  *
  *   node --import tsx stack/kinesalite.ts --host 127.0.0.1 --port 4567 --path .data/kinesis
  */

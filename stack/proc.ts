@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../config';
 
 export const CACHE_DIR = path.join(PROJECT_ROOT, '.cache');
@@ -124,8 +125,6 @@ export async function stopProcess(name: string, graceMs = 15_000): Promise<boole
   fs.rmSync(pidFile(name), { force: true });
   return true;
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true; fails naming `label` and pointing at the log. */
 export async function waitFor(label: string, check: () => Promise<boolean>, timeoutMs: number, log?: string): Promise<void> {

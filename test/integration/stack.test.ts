@@ -6,7 +6,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { PROJECT_ROOT } from '../../config';
 import { readPid } from '../../stack/proc';
-import { temporalCliPath } from '../../stack/services';
+import { temporalCliPath } from '../../stack/temporal-server';
 import { ensureStack, runScript, testConfig, uniqueName } from '../helpers/env';
 
 describe('local stack', () => {

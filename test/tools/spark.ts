@@ -32,7 +32,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CACHE_DIR, LOG_DIR, isAlive, say, sleep, which } from '../../stack/proc';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CACHE_DIR, LOG_DIR, isAlive, say, which } from '../../stack/proc';
 
 export const PYSPARK_VERSION = '4.0.5';
 /** pyspark 4.0.x pins this exact py4j; named here so the install is fully pinned. */
