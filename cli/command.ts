@@ -1,28 +1,17 @@
-/** The shared shape of pinflow's commands: exit 2 on usage or configuration errors, 1 on failure. */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+/**
+ * The shared shape of pinflow's commands. Every command parses its command line against its
+ * declaration (cli/args.ts) before doing anything else, then runs; its exit status:
+ * - 0: done (`--help`: the help, on stdout);
+ * - 1: failed: `<name> failed: <message>: <innermost cause>` on stderr, secrets redacted
+ *   (or the status the command's main returns, e.g. doctor with a system down);
+ * - 2: a usage mistake (the message, then `usage: <usage line>`) or bad configuration (the
+ *   ConfigError naming every bad setting).
+ */
 import { ConfigError, loadConfig, type Config } from '../config';
 import { redactText } from '../common/redact';
+import { HelpRequested, parseCommandLine, usageLine, UsageError, type CommandDecl } from './args';
 
-/** A command-line mistake: the command exits 2 with this message (and the usage line). */
-export class UsageError extends Error {}
-
-export function runCli(name: string, usage: string, main: (config: Config, argv: string[]) => Promise<void>): void {
-  (async () => {
-    const config = loadConfig();
-    // In-process workers log only errors; the command prints what matters.
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    await main(config, process.argv.slice(2));
-    process.exit(0);
-  })().catch((err) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(`${err.message}\nusage: ${usage}`);
-      process.exit(2);
-    }
-    console.error(redactText(`${name} failed: ${withRootCause(err)}`));
-    process.exit(1);
-  });
-}
+export { UsageError } from './args';
 
 /** `Workflow execution failed: Kafka at ...: SASL ... failed: ...`: the message, then the innermost cause's. */
 export function withRootCause(err: unknown): string {
@@ -33,42 +22,52 @@ export function withRootCause(err: unknown): string {
   return inner && inner !== err.message ? `${err.message}: ${inner}` : err.message;
 }
 
-/**
- * Parses `--name value` options and `--flag` switches; anything else is a UsageError.
- * Returns the options given (switches as 'true').
- */
-export function parseOptions(argv: string[], spec: { values: string[]; flags?: string[] }): Map<string, string> {
-  const values = new Set(spec.values);
-  const flags = new Set(spec.flags ?? []);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (flags.has(a)) opts.set(a, 'true');
-    else if (values.has(a)) {
-      const v = argv[++i];
-      if (v === undefined || (v.startsWith('--') && (values.has(v) || flags.has(v)))) throw new UsageError(`${a} needs a value`);
-      opts.set(a, v);
-    } else throw new UsageError(`unknown option ${a}`);
-  }
-  return opts;
+export interface CommandOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
 }
 
+const CONSOLE: CommandOutput = { out: (t) => console.log(t), err: (t) => console.error(t) };
+
 /**
- * Starts a workflow whose id admits one run at a time; if it is already running, a UsageError
- * names it and says how to wait or cancel (`what`: e.g. "a landing workflow for prefix X").
+ * Runs a command and returns its exit status (see the top of this file) without exiting:
+ * `main` gets the arguments once they parse, and returns its own status or nothing (0).
  */
-/**
- * Starts a workflow, turning "already started" into a usage error (exit 2). With `usedOnce`,
- * the id may not be reused at all (a start with REJECT_DUPLICATE), and the message says so.
- */
-export async function startOrRefuse<H>(start: () => Promise<H>, workflowId: string, what: string, usedOnce?: string): Promise<H> {
+export async function commandStatus(decl: CommandDecl, argv: string[], main: (argv: string[]) => Promise<number | void>, output: CommandOutput = CONSOLE): Promise<number> {
   try {
-    return await start();
+    parseCommandLine(decl, argv);
+    return (await main(argv)) ?? 0;
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      if (usedOnce) throw new UsageError(`${what} already exists (${workflowId}, running or finished); ${usedOnce}`);
-      throw new UsageError(`${what} is already running (${workflowId}); wait for it, or cancel it: temporal workflow cancel -w ${workflowId}`);
+    if (err instanceof HelpRequested) {
+      output.out(err.message);
+      return 0;
     }
-    throw err;
+    if (err instanceof UsageError) {
+      output.err(`${err.message}\nusage: ${usageLine(decl)}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      output.err(err.message);
+      return 2;
+    }
+    output.err(redactText(`${decl.name ?? decl.script} failed: ${withRootCause(err)}`));
+    return 1;
   }
+}
+
+/** Runs a command that sets itself up (the stack, the worker, the report): exits with its status. */
+export function runCommand(decl: CommandDecl, main: (argv: string[]) => Promise<number | void>): void {
+  commandStatus(decl, process.argv.slice(2), main).then((status) => process.exit(status));
+}
+
+/** Runs a command on the loaded configuration, with in-process workers logging only errors. */
+export function runCli(decl: CommandDecl, main: (config: Config, argv: string[]) => Promise<number | void>): void {
+  runCommand(decl, async (argv) => {
+    const config = loadConfig();
+    // In-process workers log only errors; the command prints what matters. (Loaded here, not
+    // at the top: commands without workers, and every --help, start without the worker SDK.)
+    const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    return main(config, argv);
+  });
 }

@@ -5,14 +5,18 @@
  * (exit 2) naming the option.
  */
 import { parseLegacyDag, type LegacyDagInput } from '../common/daily';
-import { UsageError } from './command';
+import { UsageError, type OptionDecl } from './args';
 
-export const LEGACY_DAG_OPTIONS = ['--legacy-dag', '--legacy-dag-conf'];
+/** The two options, for a command's declaration (cli/args.ts). */
+export const LEGACY_DAG_OPTIONS = {
+  'legacy-dag': { value: 'ENV/DAG', help: 'run this MWAA DAG (environment/DAG id) for the date between landing and cleaning' },
+  'legacy-dag-conf': { value: 'JSON', help: "the DAG run's conf, a JSON object (with --legacy-dag)" },
+} satisfies Record<string, OptionDecl>;
 
 /** The options -> the input's legacyDag (undefined when not given); UsageError naming the option otherwise. */
-export function legacyDagOption(opts: Map<string, string>): LegacyDagInput | undefined {
-  const text = opts.get('--legacy-dag');
-  const confText = opts.get('--legacy-dag-conf');
+export function legacyDagOption(values: { 'legacy-dag'?: string; 'legacy-dag-conf'?: string }): LegacyDagInput | undefined {
+  const text = values['legacy-dag'];
+  const confText = values['legacy-dag-conf'];
   if (text === undefined) {
     if (confText !== undefined) throw new UsageError('--legacy-dag-conf needs --legacy-dag ENV/DAG');
     return undefined;

@@ -4,12 +4,13 @@
  * `summary.json` (counts) and `report.html` (a chart per analytics output).
  *
  * Reads the Parquet objects the run published to S3, whichever warehouse wrote them, so the
- * folder shows what downstream readers see.
+ * folder shows what downstream readers see. `finishCleaning` is the end of `npm run clean` and
+ * `npm run pipeline`: the counts per table and output, then (with --out) the folder.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parquetToJson } from '../adapters/duckdb';
+import { parquetToJson } from '../adapters/duckdb/cleaning';
 import { createS3Client, downloadToFile, listKeys } from '../adapters/s3';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES } from '../common/analytics';
 import type { CleaningResult } from '../common/cleaning';
@@ -68,4 +69,22 @@ export async function writeOutputs(config: Config, result: CleaningResult, dir: 
     s3.destroy();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** One line per cleaned table (rows, records read, duplicates, what was left out) and per analytics output. */
+export function printCleaningResult(result: CleaningResult, log: (s: string) => void): void {
+  for (const [name, t] of Object.entries(result.tables)) {
+    const left = Object.entries(t.leftOut).map(([why, n]) => `${n} ${why.replace(/_/g, ' ')}`);
+    log(`  ${name}: ${t.rows.toLocaleString('en')} rows from ${t.read.toLocaleString('en')} records (${t.duplicates} duplicates replaced${left.length ? `, left out: ${left.join(', ')}` : ''})`);
+  }
+  for (const [name, a] of Object.entries(result.analytics)) log(`  ${name}: ${a.rows} rows -> ${a.location}`);
+}
+
+/** Prints the counts; with `out`, writes the folder (writeOutputs, `extra` into summary.json) and returns the report's path. */
+export async function finishCleaning(config: Config, result: CleaningResult, out: string | undefined, extra: Record<string, unknown>, log: (s: string) => void): Promise<string | undefined> {
+  printCleaningResult(result, log);
+  if (!out) return undefined;
+  const { report } = await writeOutputs(config, result, out, extra);
+  log(`wrote ${out}/<name>.json for 12 tables, summary.json\nreport: ${report}`);
+  return report;
 }

@@ -27,21 +27,24 @@ import type { Client } from '@temporalio/client';
 import { createKafka } from '../adapters/kafka';
 import { ANALYTICS_OUTPUTS, CLEANED_TABLES } from '../common/analytics';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../config';
-import { dailyWorkflowId, todayUtc, type DailyPipelineResult } from '../common/daily';
+import { todayUtc, type DailyPipelineResult } from '../common/daily';
+import { cleaningWorkflowId, dailyWorkflowId, landingWorkflowId } from '../common/ids';
 import type { EmulationInput, EmulationProgress } from '../common/emulation';
-import { PipelineDate, PipelinePrefix, PipelineSink, PipelineStage } from '../common/search-attributes';
+import { dailySearchAttributes, emulationSearchAttributes } from '../common/search-attributes';
 import { connectClient } from '../workers/client';
-import { UsageError } from '../cli/command';
+import { runCommand, withRootCause } from '../cli/command';
 import { injectFaults, WorkerSlot, type FaultOutcome } from '../test/chaos/faults';
-import { cleaningChildId, landingChildId, phaseSpan, type PhaseRef } from '../test/chaos/phases';
-import { describePlanned, FAULT_NAMES, MAX_SEED, parseChaosArgs, PHASES, planFaults, rerunCommand, type Phase } from '../test/chaos/plan';
+import { phaseSpan, type PhaseRef } from '../test/chaos/phases';
+import { CHAOS_COMMAND, describePlanned, FAULT_NAMES, MAX_SEED, parseChaosArgs, PHASES, planFaults, rerunCommand, type Phase } from '../test/chaos/plan';
 import { exactlyOnceProblems, landedProblems, plannedPosts, readCommitted, readLanded, TOPICS, type PlannedPosts, type TopicRecords } from '../test/chaos/verify';
 import { seed } from './db-seed';
-import { emulationWorkflowId } from './emulate';
+import { newEmulationWorkflowId } from './emulate';
 import { writeOutputs } from '../cli/outputs';
 import { stackUp } from '../stack';
 
 const LANES = 2;
+
+export const COMMAND = CHAOS_COMMAND;
 
 interface Flow {
   emulationId: string;
@@ -70,10 +73,7 @@ async function runFlow(client: Client, config: Config, input: EmulationInput, em
       taskQueue,
       workflowId: emulationId,
       args: [input],
-      typedSearchAttributes: [
-        { key: PipelinePrefix, value: prefix },
-        { key: PipelineSink, value: input.sink },
-      ],
+      typedSearchAttributes: emulationSearchAttributes(prefix, input.sink),
       staticSummary: `chaos: emulate ${input.stop?.posts} random posts -> kafka (${prefix}.*), ${input.concurrency} lanes`,
     });
     flow.emulation = (await withDeadline(emu.result(), deadline, emulationId)) as EmulationProgress;
@@ -81,11 +81,7 @@ async function runFlow(client: Client, config: Config, input: EmulationInput, em
       taskQueue,
       workflowId: flow.dailyId,
       args: [{ prefix, date, outputRoot: `${prefix}/` }],
-      typedSearchAttributes: [
-        { key: PipelinePrefix, value: prefix },
-        { key: PipelineDate, value: date },
-        { key: PipelineStage, value: 'starting' },
-      ],
+      typedSearchAttributes: dailySearchAttributes(prefix, date, 'starting'),
       memo: { date, trigger: 'chaos' },
       staticSummary: `chaos: daily pipeline ${prefix} ${date}`,
     });
@@ -103,8 +99,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** Set once the seed is known, so a crash still says how to replay it. */
 let replay = '';
 
-async function main() {
-  const args = parseChaosArgs(process.argv.slice(2), () => randomInt(1, MAX_SEED));
+async function main(argv: string[]): Promise<number> {
+  const args = parseChaosArgs(argv, () => randomInt(1, MAX_SEED));
   const { posts } = args;
   replay = `seed ${args.seed}, rerun with: ${rerunCommand(args)}`;
   const rerun = rerunCommand(args);
@@ -138,14 +134,14 @@ async function main() {
     const baseWorker = new WorkerSlot(workerEnv(clean, 'base'));
     await baseWorker.ready();
     const baseStart = Date.now();
-    const baseFlow = await runFlow(client, clean, emulationInput(clean.prefix), emulationWorkflowId(clean.prefix), date, Date.now() + 30 * 60_000);
+    const baseFlow = await runFlow(client, clean, emulationInput(clean.prefix), newEmulationWorkflowId(clean.prefix), date, Date.now() + 30 * 60_000);
     await baseWorker.stop();
     if (baseFlow.error || !baseFlow.daily || !baseFlow.emulation) throw new Error(`the fault-free run failed: ${baseFlow.error?.message ?? 'no result'}\n${baseWorker.output().slice(-3000)}`);
     const baseMs = Date.now() - baseStart;
     const spans = {
       emulation: await phaseSpan(client, baseFlow.emulationId, baseFlow.emulation.startedAt),
-      landing: await phaseSpan(client, landingChildId(clean.prefix)),
-      cleaning: await phaseSpan(client, cleaningChildId(clean.prefix)),
+      landing: await phaseSpan(client, landingWorkflowId(clean.prefix)),
+      cleaning: await phaseSpan(client, cleaningWorkflowId(clean.prefix)),
     };
     const expectedMs = Object.fromEntries(PHASES.map((p) => [p, spans[p].endMs - spans[p].startMs])) as Record<Phase, number>;
     await writeOutputs(clean, baseFlow.daily.cleaning, path.join(out, 'base'), { workflowId: baseFlow.dailyId, date });
@@ -157,12 +153,12 @@ async function main() {
     console.log(`run under faults (prefix ${chaos.prefix}) ...`);
     const worker = new WorkerSlot(workerEnv(chaos, 'run'));
     await worker.ready();
-    const emulationId = emulationWorkflowId(chaos.prefix);
+    const emulationId = newEmulationWorkflowId(chaos.prefix);
     const dailyId = dailyWorkflowId(chaos.prefix, date);
     const refs: Record<Phase, PhaseRef> = {
       emulation: { phase: 'emulation', workflowId: emulationId },
-      landing: { phase: 'landing', workflowId: landingChildId(chaos.prefix), parentId: dailyId },
-      cleaning: { phase: 'cleaning', workflowId: cleaningChildId(chaos.prefix), parentId: dailyId },
+      landing: { phase: 'landing', workflowId: landingWorkflowId(chaos.prefix), parentId: dailyId },
+      cleaning: { phase: 'cleaning', workflowId: cleaningWorkflowId(chaos.prefix), parentId: dailyId },
     };
     const stop = new AbortController();
     const injected = injectFaults({ client, target: { config: chaos, worker }, faults: plan.faults, refs, expectedMs, signal: stop.signal, print: (l) => console.log(l) });
@@ -239,17 +235,16 @@ async function main() {
     console.log(
       `${checks.length - failed} passed, ${failed} failed; faults: ${hits.length} of ${outcomes.length} hit a running phase (${PHASES.map((p) => `${p} ${hits.filter((o) => o.fault.phase === p).length}/${outcomes.filter((o) => o.fault.phase === p).length}`).join(', ')}); seed ${args.seed}, rerun with: ${rerun}`,
     );
-    process.exit(failed ? 1 : 0);
+    return failed ? 1 : 0;
   } finally {
     await client.connection.close();
   }
 }
 
-main().catch((e) => {
-  if (e instanceof UsageError) {
-    console.error(`${e.message}\nusage: npm run chaos -- [--posts 200000] [--seed N]`);
-    process.exit(2);
-  }
-  console.error(`chaos failed: ${e instanceof Error ? e.message : String(e)}${replay ? `\n${replay}` : ''}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  runCommand(COMMAND, (argv) =>
+    main(argv).catch((e: unknown) => {
+      throw replay ? new Error(`${withRootCause(e)}\n${replay}`) : e;
+    }),
+  );
+}

@@ -23,7 +23,8 @@ import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
 import { ConfigError, type Config } from '../config';
 import { AesGcmCodec, keyringOf, PayloadDecryptionError } from '../workers/codec';
-import { parseOptions, runCli, UsageError } from '../cli/command';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCli } from '../cli/command';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const SESSION_COOKIE = 'pinflow_codec_session';
@@ -250,12 +251,28 @@ export async function startCodecServer(config: Config, opts: CodecServerOptions 
   };
 }
 
+export const COMMAND = defineCommand({
+  script: 'codec-server',
+  options: {
+    port: { value: 'PORT', help: 'the TCP port (default CODEC_SERVER_PORT, 8888)' },
+    host: { value: 'HOST', help: 'the address to listen on (default 127.0.0.1)' },
+  },
+  about:
+    "A Temporal codec server for the Web UI and the CLI: POST /encode and /decode through pinflow's AES-256-GCM codec with the configured keys. " +
+    "Every request needs CODEC_SERVER_TOKEN (Authorization: Bearer, or the session cookie the server's own page sets); CORS only for the Web UI's origin.",
+});
+
+/** The options -> where to listen; UsageError for a port that is not one. */
+export function parseCodecServerArgs(argv: string[]): { port?: number; host?: string } {
+  const opts = parseCommandLine(COMMAND, argv).values;
+  const port = opts.port !== undefined ? Number(opts.port) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new UsageError(`--port ${opts.port}: must be a TCP port`);
+  return { port, host: opts.host };
+}
+
 if (require.main === module) {
-  runCli('codec-server', 'npm run codec-server -- [--port 8888] [--host 127.0.0.1]', async (config, argv) => {
-    const opts = parseOptions(argv, { values: ['--port', '--host'] });
-    const port = opts.has('--port') ? Number(opts.get('--port')) : undefined;
-    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new UsageError(`--port ${opts.get('--port')}: must be a TCP port`);
-    const running = await startCodecServer(config, { port, host: opts.get('--host'), log: (l) => console.log(l) });
+  runCli(COMMAND, async (config, argv) => {
+    const running = await startCodecServer(config, { ...parseCodecServerArgs(argv), log: (l) => console.log(l) });
     console.log(`codec server on ${running.url} for namespace "${config.temporal.namespace}" (encrypting with key ${config.encryption!.keyId}); CORS for ${new URL(config.temporal.uiUrl).origin} only`);
     console.log(
       `Web UI: sign the browser in at ${running.url}/, then in the UI's Codec Server settings enter ${running.url}, turn on "Include cross-origin credentials" and "Use my browser setting"`,

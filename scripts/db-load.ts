@@ -12,8 +12,10 @@ import path from 'node:path';
 import { parse } from 'csv-parse';
 import type { Pool } from 'mysql2/promise';
 import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../adapters/mysql';
-import { ConfigError, loadConfig, type Config } from '../config';
+import type { Config } from '../config';
 import { SOURCE_TABLES, type ColumnType, type SourceTable } from '../common/source-tables';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCli } from '../cli/command';
 
 export class LoadError extends Error {
   override name = 'LoadError';
@@ -142,20 +144,22 @@ export async function loadDir(config: Config, dir: string, opts: { replace: bool
   }
 }
 
+export const COMMAND = defineCommand({
+  script: 'db:load',
+  options: {
+    dir: { value: 'DIR', help: 'the folder holding the three CSV files', required: true },
+    replace: { help: 'replace tables that already hold rows' },
+  },
+  about:
+    'Loads pinterest_data.csv, geolocation_data.csv and user_data.csv from DIR into the source tables (header row, columns in any order, empty field = NULL). ' +
+    'Every file is validated completely before anything is written; a malformed file is refused naming file, line and column, and nothing is loaded. ' +
+    'Non-empty tables are refused unless --replace; the three tables are replaced in one transaction.',
+});
+
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const dirIdx = args.indexOf('--dir');
-  const dir = dirIdx >= 0 ? args[dirIdx + 1] : undefined;
-  const unknown = args.filter((a, i) => a.startsWith('--') && !['--dir', '--replace'].includes(a) && i !== dirIdx + 1);
-  if (!dir || unknown.length) {
-    console.error(`usage: npm run db:load -- --dir DIR [--replace]${unknown.length ? ` (unknown: ${unknown.join(' ')})` : ''}`);
-    process.exit(2);
-  }
-  loadDir(loadConfig(), path.resolve(dir), { replace: args.includes('--replace'), log: (s) => console.log(s) }).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err instanceof ConfigError || err instanceof LoadError ? err.message : `db:load failed: ${(err as Error).message}`);
-      process.exit(err instanceof ConfigError ? 2 : 1);
-    },
-  );
+  runCli(COMMAND, async (config, argv) => {
+    const opts = parseCommandLine(COMMAND, argv).values;
+    if (!opts.dir) throw new UsageError('--dir is required');
+    await loadDir(config, path.resolve(opts.dir), { replace: Boolean(opts.replace), log: (s) => console.log(s) });
+  });
 }

@@ -8,10 +8,12 @@
  */
 import type { Pool } from 'mysql2/promise';
 import { applySchema, createMysqlPool, ensureDatabase, insertRows, tableCounts } from '../adapters/mysql';
-import { ConfigError, loadConfig, type Config } from '../config';
+import type { Config } from '../config';
 import { mix, Rng } from '../common/prng';
 import { SOURCE_TABLES } from '../common/source-tables';
 import { LoadError } from './db-load';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCli } from '../cli/command';
 
 export const CATEGORIES = [
   'art', 'beauty', 'christmas', 'diy-and-crafts', 'education', 'event-planning', 'finance',
@@ -117,28 +119,33 @@ export async function seed(config: Config, opts: { rows: number; seed: number; r
   }
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+export const COMMAND = defineCommand({
+  script: 'db:seed',
+  options: {
+    rows: { value: 'N', help: 'rows per table, 1-50000000 (default 11154, like the original)' },
+    seed: { value: 'S', help: 'the generator seed, an integer (default 100)' },
+    replace: { help: 'replace tables that already hold rows' },
+  },
+  about:
+    "Deterministic synthetic rows with the real data's shape (the same value mix and placeholders, 13 categories, real country names) in the three source tables. " +
+    'Row k depends only on (seed, k), so a larger --rows extends a smaller one. Non-empty tables are refused unless --replace.',
+});
+
+/** The options -> what to seed; UsageError naming every bad value. */
+export function parseSeedArgs(argv: string[]): { rows: number; seed: number; replace: boolean } {
+  const opts = parseCommandLine(COMMAND, argv).values;
+  const rows = Number(opts.rows ?? 11_154);
+  const s = Number(opts.seed ?? 100);
+  const bad = [
+    ...(Number.isInteger(rows) && rows > 0 && rows <= 50_000_000 ? [] : [`--rows must be a whole number 1-50,000,000 (got ${opts.rows})`]),
+    ...(Number.isInteger(s) ? [] : [`--seed must be an integer (got ${opts.seed})`]),
+  ];
+  if (bad.length) throw new UsageError(bad.join('\n'));
+  return { rows, seed: s, replace: Boolean(opts.replace) };
 }
 
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const rows = Number(flag(args, '--rows') ?? 11_154);
-  const s = Number(flag(args, '--seed') ?? 100);
-  const bad = [
-    ...(Number.isInteger(rows) && rows > 0 && rows <= 50_000_000 ? [] : [`--rows must be a whole number 1-50,000,000 (got ${flag(args, '--rows')})`]),
-    ...(Number.isInteger(s) ? [] : [`--seed must be an integer (got ${flag(args, '--seed')})`]),
-  ];
-  if (bad.length) {
-    console.error(`usage: npm run db:seed -- [--rows N] [--seed S] [--replace]\n${bad.join('\n')}`);
-    process.exit(2);
-  }
-  seed(loadConfig(), { rows, seed: s, replace: args.includes('--replace'), log: (l) => console.log(l) }).then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err instanceof ConfigError || err instanceof LoadError ? err.message : `db:seed failed: ${(err as Error).message}`);
-      process.exit(err instanceof ConfigError ? 2 : 1);
-    },
-  );
+  runCli(COMMAND, async (config, argv) => {
+    await seed(config, { ...parseSeedArgs(argv), log: (l) => console.log(l) });
+  });
 }

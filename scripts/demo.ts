@@ -4,8 +4,7 @@
  * it onto Kafka, then runs today's dailyPipelineWorkflow (landing -> cleaning -> analytics)
  * and prints where the analytics, the report and the run in the Temporal UI are.
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../config';
+import { PROJECT_ROOT, type Config } from '../config';
 import { runDoctor } from './doctor';
 import { loadDir } from './db-load';
 import { runEmulate } from './emulate';
@@ -14,16 +13,23 @@ import { todayUtc } from '../common/daily';
 import { uiLink } from '../workers/client';
 import { SAMPLE_DIR_DEFAULT } from '../cli/paths';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../config';
 import { stackUp } from '../stack';
+import { defineCommand } from '../cli/args';
+import { runCli } from '../cli/command';
+
+export const COMMAND = defineCommand({
+  script: 'demo',
+  options: {},
+  about:
+    'The whole job end to end on the local defaults: brings the stack up (installing on first use), checks every system, loads the real sample into MySQL, ' +
+    "emulates it onto Kafka, then runs today's daily pipeline (landing -> cleaning -> analytics) and prints where the analytics, the report and the run in the Temporal UI are.",
+});
 
 function step(n: number, total: number, what: string): void {
   console.log(`\n== [${n}/${total}] ${what}`);
 }
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+async function main(config: Config): Promise<void> {
   const started = Date.now();
   const total = 5;
   step(1, total, 'local stack (Temporal, Kafka, MySQL, S3)');
@@ -43,10 +49,4 @@ async function main(): Promise<void> {
   console.log(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.\n  analytics: ${out}/<name>.json\n  report:    ${daily.report}\n  Temporal UI: ${uiLink(config, daily.workflowId)}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err instanceof ConfigError ? err.message : `demo failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+if (require.main === module) runCli(COMMAND, main);

@@ -4,16 +4,21 @@
  */
 import path from 'node:path';
 import { writeReport } from '../report';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCommand } from '../cli/command';
 
-const dir = process.argv[2];
-if (!dir || dir.startsWith('-')) {
-  console.error('usage: npm run report -- DIR   (DIR holds summary.json and the analytics outputs)');
-  process.exit(2);
+export const COMMAND = defineCommand({
+  script: 'report',
+  args: 'DIR',
+  maxArgs: 1,
+  options: {},
+  about: 'Writes DIR/report.html from DIR/summary.json and the analytics outputs beside it (what npm run pipeline -- --out DIR writes), and prints its path.',
+});
+
+if (require.main === module) {
+  runCommand(COMMAND, async (argv) => {
+    const [dir] = parseCommandLine(COMMAND, argv).positionals;
+    if (!dir) throw new UsageError('give DIR, the folder holding summary.json and the analytics outputs');
+    console.log(await writeReport(path.resolve(dir)));
+  });
 }
-writeReport(path.resolve(dir)).then(
-  (p) => console.log(p),
-  (e: unknown) => {
-    console.error(`report failed: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
-  },
-);

@@ -27,11 +27,15 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../config';
-import { dateProblems, scheduleId as defaultScheduleId, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
+import { dateProblems, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
+import { dailyScheduleId } from '../common/ids';
+import { cronProblems } from '../common/cron';
 import { connectClient } from '../workers/client';
 import { DAILY_WORKFLOW_TYPE, DEFINITION_MEMO_KEY, ensureSchedule, ScheduleConflictError } from '../cli/schedule-ops';
-import { parseOptions, runCli, UsageError } from '../cli/command';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCli } from '../cli/command';
 import { LEGACY_DAG_OPTIONS, legacyDagOption } from '../cli/legacy-dag';
+import { sharedOptions } from '../cli/options';
 
 export const DEFAULT_CRON = '0 0 * * *';
 export const DEFAULT_OVERLAP: keyof typeof ScheduleOverlapPolicy = 'BUFFER_ONE';
@@ -58,33 +62,47 @@ export interface ScheduleArgs {
   legacyDag?: LegacyDagInput | null;
 }
 
-/** A five-field cron (minute hour day-of-month month day-of-week) in the syntax Temporal accepts. */
-const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
-export function cronProblems(cron: string): string[] {
-  const fields = cron.trim().split(/\s+/);
-  if (fields.length !== 5) return [`cron ${JSON.stringify(cron)} must have 5 fields (minute hour day-of-month month day-of-week), it has ${fields.length}`];
-  const bad = fields.filter((f) => !CRON_FIELD.test(f));
-  return bad.length ? [`cron ${JSON.stringify(cron)}: field(s) ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood`] : [];
-}
-
 const DURATION = /^(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
 
+export const COMMAND = defineCommand({
+  script: 'schedule',
+  args: COMMANDS.join('|'),
+  maxArgs: 1,
+  options: {
+    cron: { value: 'C', help: `create, update: five-field cron, UTC (default "${DEFAULT_CRON}")` },
+    overlap: { value: 'P', help: `create, update: when a run is due while one runs: ${OVERLAPS.join(', ')} (default ${DEFAULT_OVERLAP})` },
+    'catchup-window': { value: 'D', help: `create, update: missed runs within this long after an outage still run (default "${DEFAULT_CATCHUP}")` },
+    paused: { help: 'create: create it paused' },
+    note: { value: 'TEXT', help: 'pause, unpause: the note shown with the state' },
+    from: { value: 'YYYY-MM-DD', help: 'backfill: the first date' },
+    to: { value: 'YYYY-MM-DD', help: 'backfill: the last date' },
+    'schedule-id': { value: 'ID', help: 'the schedule (default daily-pipeline-<prefix>)' },
+    ...sharedOptions('prefix', 'output-root'),
+    ...LEGACY_DAG_OPTIONS,
+    'no-legacy-dag': { help: 'update: remove the legacy stage (update without either keeps it)' },
+  },
+  about:
+    `Manages the Temporal Schedule that runs dailyPipelineWorkflow (default id daily-pipeline-<prefix>, cron "${DEFAULT_CRON}" UTC). ` +
+    'A run scheduled at 00:00 on day D+1 processes day D. create is idempotent; describe shows spec, state, next and recent runs; ' +
+    'trigger runs once now (the overlap policy applies); backfill runs one run per date of --from .. --to, in order.',
+});
+
 export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.now()): ScheduleArgs {
-  const [command, ...rest] = argv;
+  const { values: opts, positionals } = parseCommandLine(COMMAND, argv);
+  const command = positionals[0];
   if (!command || !COMMANDS.includes(command as Command)) throw new UsageError(`expected one of ${COMMANDS.join('|')}${command ? `, got ${JSON.stringify(command)}` : ''}`);
-  const opts = parseOptions(rest, { values: ['--cron', '--overlap', '--catchup-window', '--note', '--from', '--to', '--schedule-id', '--prefix', '--output-root', ...LEGACY_DAG_OPTIONS], flags: ['--paused', '--no-legacy-dag'] });
   const legacyDag = legacyDagOption(opts);
-  if ((legacyDag || opts.has('--no-legacy-dag')) && command !== 'create' && command !== 'update') throw new UsageError(`--legacy-dag and --no-legacy-dag apply to create and update, not ${command}`);
-  if (opts.has('--no-legacy-dag') && (legacyDag || command !== 'update')) throw new UsageError('--no-legacy-dag (update only) removes the legacy stage; it cannot be combined with --legacy-dag');
+  if ((legacyDag || opts['no-legacy-dag']) && command !== 'create' && command !== 'update') throw new UsageError(`--legacy-dag and --no-legacy-dag apply to create and update, not ${command}`);
+  if (opts['no-legacy-dag'] && (legacyDag || command !== 'update')) throw new UsageError('--no-legacy-dag (update only) removes the legacy stage; it cannot be combined with --legacy-dag');
   const problems: string[] = [];
-  const cron = opts.get('--cron');
+  const cron = opts.cron;
   if (cron !== undefined) problems.push(...cronProblems(cron));
-  const overlap = opts.get('--overlap')?.toUpperCase();
+  const overlap = opts.overlap?.toUpperCase();
   if (overlap !== undefined && !OVERLAPS.includes(overlap as Overlap)) problems.push(`--overlap must be one of ${OVERLAPS.join(', ')}`);
-  const catchup = opts.get('--catchup-window');
+  const catchup = opts['catchup-window'];
   if (catchup !== undefined && !DURATION.test(catchup.trim())) problems.push(`--catchup-window ${JSON.stringify(catchup)} must be a duration such as "1 day", "12h", "30m"`);
-  const from = opts.get('--from');
-  const to = opts.get('--to');
+  const from = opts.from;
+  const to = opts.to;
   if (command === 'backfill') {
     if (!from || !to) problems.push('backfill needs --from YYYY-MM-DD and --to YYYY-MM-DD');
     else {
@@ -93,20 +111,20 @@ export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.n
     }
   }
   if (problems.length) throw new UsageError(problems.join('\n'));
-  const prefix = opts.get('--prefix') ?? config.prefix;
+  const prefix = opts.prefix ?? config.prefix;
   return {
     command: command as Command,
     prefix,
-    scheduleId: opts.get('--schedule-id') ?? defaultScheduleId(prefix),
+    scheduleId: opts['schedule-id'] ?? dailyScheduleId(prefix),
     cron,
     overlap: overlap as Overlap | undefined,
     catchupWindow: catchup?.trim(),
-    paused: opts.has('--paused'),
-    note: opts.get('--note'),
+    paused: Boolean(opts.paused),
+    note: opts.note,
     from,
     to,
-    outputRoot: opts.get('--output-root'),
-    legacyDag: opts.has('--no-legacy-dag') ? null : legacyDag,
+    outputRoot: opts['output-root'],
+    legacyDag: opts['no-legacy-dag'] ? null : legacyDag,
   };
 }
 
@@ -146,7 +164,7 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
             note: args.paused ? 'created paused' : undefined,
             workflowType: DAILY_WORKFLOW_TYPE,
             taskQueue: config.temporal.taskQueue,
-            workflowIdPrefix: `daily-pipeline-${args.prefix}`,
+            workflowIdPrefix: dailyScheduleId(args.prefix),
             args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}), ...(args.legacyDag ? { legacyDag: args.legacyDag } : {}) } satisfies DailyPipelineInput],
             overlap: ScheduleOverlapPolicy[overlap],
             catchupWindow: catchup as Duration,
@@ -175,7 +193,7 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
           paused: d.state.paused,
           workflowType: DAILY_WORKFLOW_TYPE,
           taskQueue: config.temporal.taskQueue,
-          workflowIdPrefix: `daily-pipeline-${args.prefix}`,
+          workflowIdPrefix: dailyScheduleId(args.prefix),
           args: prevArgs,
           overlap: ScheduleOverlapPolicy[overlap],
           catchupWindow: (args.catchupWindow as Duration | undefined) ?? have.catchupWindowMs,
@@ -238,7 +256,7 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
 }
 
 if (require.main === module) {
-  runCli('schedule', 'npm run schedule -- create|update|describe|pause|unpause|trigger|backfill|delete [--cron C] [--overlap P] [--catchup-window D] [--paused] [--from D --to D] [--note T] [--schedule-id ID] [--legacy-dag ENV/DAG [--legacy-dag-conf JSON] | --no-legacy-dag]', async (config, argv) => {
+  runCli(COMMAND, async (config, argv) => {
     await runSchedule(config, parseScheduleArgs(argv, config));
   });
 }

@@ -7,14 +7,37 @@
  * `stop` asks each workflow to finish (the batch being written completes) and waits for it.
  * The workflows run on the pinflow worker (`npm run worker`), which must be running.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
-import { STREAM_TOPICS, streamingWorkflowId, validateStreamingInput, type StreamingInput, type StreamingStatus, type StreamTopic } from '../common/streaming';
-import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
+import { streamingSearchAttributes } from '../common/search-attributes';
+import { streamingWorkflowId } from '../common/ids';
+import { STREAM_TOPICS, validateStreamingInput, type StreamingInput, type StreamingStatus, type StreamTopic } from '../common/streaming';
+import { connectClient } from '../workers/client';
 import type { streamingWorkflow } from '../workflows';
 import { stopSignal, streamingStatusQuery } from '../workflows/streaming';
-import { runCli, UsageError } from '../cli/command';
+import { defineCommand, parseCommandLine, UsageError } from '../cli/args';
+import { runCli } from '../cli/command';
+import { noteIfNoWorker, startWorkflow } from '../cli/launch';
+import { sharedOptions } from '../cli/options';
+
+export const COMMAND = defineCommand({
+  script: 'stream',
+  args: 'start|stop|status',
+  maxArgs: 1,
+  options: {
+    topic: { value: 'pin|geo|user|all', help: 'which stream (default all)' },
+    ...sharedOptions('prefix'),
+    'poll-ms': { value: 'N', help: 'start: wait between reads of a shard that had nothing new (default 250)' },
+    shards: { value: 'N', help: 'start: shards of a stream this run creates (default 2)' },
+    'span-ms': { value: 'N', help: 'start: how long one read activity runs before it reports its checkpoint (default 5000)' },
+    'records-per-read': { value: 'N', help: 'start: GetRecords limit (default 2000)' },
+    timeout: { value: 'S', help: 'stop: give up waiting after S seconds, the stop staying requested (default 120)' },
+  },
+  about:
+    "Manages the streaming workflows, one per Kinesis stream (workflow id streaming-<prefix>-<topic>, the stream's name). " +
+    'start is idempotent: a workflow already running is reported, not started again. status prints each shard\'s checkpoint, lag and counts. ' +
+    'stop asks each workflow to finish (the batch being written completes) and waits for it. The workflows run on the pinflow worker (npm run worker).',
+});
 
 export interface StreamArgs {
   command: 'start' | 'stop' | 'status';
@@ -26,27 +49,20 @@ export interface StreamArgs {
 }
 
 export function parseStreamArgs(argv: string[], config: Config): StreamArgs {
-  const [command, ...rest] = argv;
+  const { values: opts, positionals } = parseCommandLine(COMMAND, argv);
+  const command = positionals[0];
   if (command !== 'start' && command !== 'stop' && command !== 'status') throw new UsageError(`expected start, stop or status, got ${JSON.stringify(command ?? '')}`);
-  const values = new Set(['--topic', '--prefix', '--poll-ms', '--shards', '--span-ms', '--records-per-read', '--timeout']);
-  const opts = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (!values.has(a)) throw new UsageError(`unknown option ${a}`);
-    const v = rest[++i];
-    if (v === undefined) throw new UsageError(`${a} needs a value`);
-    opts.set(a, v);
-  }
-  const topic = opts.get('--topic') ?? 'all';
+  const topic = opts.topic ?? 'all';
   if (topic !== 'all' && !STREAM_TOPICS.includes(topic as StreamTopic)) throw new UsageError(`--topic ${JSON.stringify(topic)} must be pin, geo, user or all`);
-  const num = (k: string) => (opts.has(k) ? Number(opts.get(k)) : undefined);
-  const options = { pollIntervalMs: num('--poll-ms'), shardCount: num('--shards'), spanMs: num('--span-ms'), recordsPerRead: num('--records-per-read') };
-  const prefix = opts.get('--prefix') ?? config.prefix;
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const options = { pollIntervalMs: num(opts['poll-ms']), shardCount: num(opts.shards), spanMs: num(opts['span-ms']), recordsPerRead: num(opts['records-per-read']) };
+  const prefix = opts.prefix ?? config.prefix;
   const problems = validateStreamingInput({ prefix, topic: 'pin', ...options });
-  const timeout = num('--timeout') ?? 120;
-  if (!(timeout > 0)) problems.push(`--timeout ${opts.get('--timeout')} must be a number of seconds > 0`);
+  const timeout = num(opts.timeout) ?? 120;
+  if (!(timeout > 0)) problems.push(`--timeout ${opts.timeout} must be a number of seconds > 0`);
   if (problems.length) throw new UsageError(problems.join('\n'));
   return { command, topics: topic === 'all' ? [...STREAM_TOPICS] : [topic as StreamTopic], prefix, options, timeoutMs: timeout * 1000 };
+
 }
 
 /** One line per shard: checkpoint, lag, counts. */
@@ -80,22 +96,22 @@ export async function runStream(config: Config, args: StreamArgs, log: (s: strin
       const workflowId = streamingWorkflowId(args.prefix, topic);
       const handle = client.workflow.getHandle<typeof streamingWorkflow>(workflowId);
       if (args.command === 'start') {
-        try {
-          const started = await client.workflow.start<typeof streamingWorkflow>('streamingWorkflow', {
-            taskQueue: config.temporal.taskQueue,
-            workflowId,
-            args: [{ prefix: args.prefix, topic, ...args.options }],
-            typedSearchAttributes: [
-              { key: PipelinePrefix, value: args.prefix },
-              { key: PipelineStage, value: 'streaming' },
-            ],
-            staticSummary: `stream ${workflowId} -> ${config.warehouse.kind} ${args.prefix}.${topic}_clean_stream`,
-          });
-          log(`started ${workflowId}\n  ${uiLink(config, workflowId, started.firstExecutionRunId)}`);
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          log(`${workflowId} is already running (not started again)\n  ${uiLink(config, workflowId)}`);
-        }
+        await startWorkflow<typeof streamingWorkflow>(
+          config,
+          client,
+          {
+            workflowType: 'streamingWorkflow',
+            options: {
+              workflowId,
+              args: [{ prefix: args.prefix, topic, ...args.options }],
+              typedSearchAttributes: streamingSearchAttributes(args.prefix),
+              staticSummary: `stream ${workflowId} -> ${config.warehouse.kind} ${args.prefix}.${topic}_clean_stream`,
+            },
+            ifRunning: 'attach',
+            wait: false,
+          },
+          log,
+        );
         out[topic] = null;
       } else if (args.command === 'status') {
         if (!(await isRunning(client, workflowId))) {
@@ -127,9 +143,7 @@ export async function runStream(config: Config, args: StreamArgs, log: (s: strin
         }
       }
     }
-    if (args.command === 'start' && !(await hasWorkflowPollers(client, config.temporal.taskQueue))) {
-      log(`note: no worker polls "${config.temporal.taskQueue}" yet; the streams are read once one runs: npm run worker`);
-    }
+    if (args.command === 'start') await noteIfNoWorker(config, client, log);
     return out;
   } finally {
     await client.connection.close();
@@ -137,7 +151,7 @@ export async function runStream(config: Config, args: StreamArgs, log: (s: strin
 }
 
 if (require.main === module) {
-  runCli('stream', 'npm run stream -- start|stop|status [--topic pin|geo|user|all] [--poll-ms N] [--shards N] [--span-ms N] [--timeout S]', async (config, argv) => {
+  runCli(COMMAND, async (config, argv) => {
     await runStream(config, parseStreamArgs(argv, config));
   });
 }

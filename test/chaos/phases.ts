@@ -14,13 +14,6 @@ export interface PhaseRef {
   parentId?: string;
 }
 
-/**
- * The daily pipeline's child workflow ids (workflows/daily.ts: one lander and one cleaning run
- * per prefix, fixed ids). Each chaos run has a prefix of its own, so these ids name only its children.
- */
-export const landingChildId = (prefix: string) => `landing-${prefix}`;
-export const cleaningChildId = (prefix: string) => `cleaning-${prefix}`;
-
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();

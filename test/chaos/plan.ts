@@ -7,7 +7,7 @@
  * seconds follows this machine's speed while the plan stays the same).
  */
 import { Rng } from '../../common/prng';
-import { UsageError, parseOptions } from '../../cli/command';
+import { defineCommand, parseCommandLine, UsageError } from '../../cli/args';
 
 export const PHASES = ['emulation', 'landing', 'cleaning'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -94,12 +94,24 @@ export interface ChaosArgs {
   seedGiven: boolean;
 }
 
+/** `npm run chaos`'s command line (cli/args.ts). */
+export const CHAOS_COMMAND = defineCommand({
+  script: 'chaos',
+  options: {
+    posts: { value: 'N', help: 'synthetic posts to seed and emulate, 1-10000000 (default 200000)' },
+    seed: { value: 'N', help: `the run's seed, 0-${MAX_SEED} (default: drawn at random, printed)` },
+  },
+  about:
+    'The whole pipeline under faults (worker killed, Kafka and MySQL restarted, S3 stopped), checked against a fault-free run of the same data. ' +
+    'The seed fixes the emulation\'s random plan and the fault plan, so --seed N replays a run. Exit 1 when a check fails.',
+});
+
 /** `--posts N` (default 200,000) and `--seed N` (default: drawn at random, printed). */
 export function parseChaosArgs(argv: string[], randomSeed: () => number): ChaosArgs {
-  const opts = parseOptions(argv, { values: ['--posts', '--seed'] });
-  const posts = Number(opts.get('--posts') ?? 200_000);
-  if (!Number.isInteger(posts) || posts < 1 || posts > 10_000_000) throw new UsageError(`--posts ${opts.get('--posts')} must be a whole number from 1 to 10000000`);
-  const seedText = opts.get('--seed');
+  const opts = parseCommandLine(CHAOS_COMMAND, argv).values;
+  const posts = Number(opts.posts ?? 200_000);
+  if (!Number.isInteger(posts) || posts < 1 || posts > 10_000_000) throw new UsageError(`--posts ${opts.posts} must be a whole number from 1 to 10000000`);
+  const seedText = opts.seed;
   if (seedText !== undefined && !/^\d{1,10}$/.test(seedText)) throw new UsageError(`--seed ${seedText} must be a whole number from 0 to ${MAX_SEED}`);
   const seed = seedText === undefined ? randomSeed() : Number(seedText);
   if (seed > MAX_SEED) throw new UsageError(`--seed ${seedText} must be a whole number from 0 to ${MAX_SEED}`);
