@@ -3,13 +3,17 @@
  * every batch (which keys, in which order) so a retried activity re-sends exactly the same
  * rows; the CLI validates the same input before starting anything.
  */
+import { prefixProblem } from './ids';
 import { nextInt } from './prng';
+import { upgradeVersioned, type VersionedKind } from './versioned';
 
 /** kafka: exactly once (transactions); rest-proxy and kinesis: at least once (see activities/emulation.ts). */
 export type Sink = 'kafka' | 'rest-proxy' | 'kinesis';
 export const SINKS: readonly Sink[] = ['kafka', 'rest-proxy', 'kinesis'];
 
 export interface EmulationInput {
+  /** Set when the input is carried through continue-as-new (EMULATION_INPUT); absent from callers. */
+  version?: number;
   prefix: string;
   sink: Sink;
   /** Posts per second, or 'max' for as fast as the sink takes them. */
@@ -78,6 +82,8 @@ export interface EmulationProgress {
 
 /** State carried across continue-as-new. */
 export interface EmulationState {
+  /** EMULATION_STATE's version (common/versioned.ts). */
+  version: number;
   progress: EmulationProgress;
   /**
    * Names this execution chain's transactional ids and progress markers: the workflow id and
@@ -100,13 +106,24 @@ export interface EmulationState {
   keyRange: { min: number; max: number } | null;
 }
 
+/**
+ * Version 1 added `version`. Version 0 state may also lack `runKey` (runs keyed by the workflow
+ * id alone); the workflow keeps those keys, so the upgrade leaves it absent.
+ */
+export const EMULATION_STATE: VersionedKind = { what: 'emulation state', current: 1, upgrades: [(old) => old] };
+export const EMULATION_INPUT: VersionedKind = { what: 'emulation input', current: 1, upgrades: [(old) => old] };
+
+export const upgradeEmulationState = (raw: unknown): EmulationState => upgradeVersioned<EmulationState>(EMULATION_STATE, raw);
+export const upgradeEmulationInput = (raw: EmulationInput): EmulationInput => upgradeVersioned<EmulationInput>(EMULATION_INPUT, raw);
+
 export const DEFAULT_BATCH_SIZE = 2_000;
 export const DEFAULT_BATCHES_PER_RUN = 200;
 
 /** Every problem with an input, as messages naming the field. Empty when valid. */
 export function validateEmulationInput(input: EmulationInput): string[] {
   const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a valid topic prefix`);
+  const prefixError = prefixProblem(input.prefix, 'prefix', 'a valid topic prefix');
+  if (prefixError) problems.push(prefixError);
   if (!SINKS.includes(input.sink)) problems.push(`sink ${JSON.stringify(input.sink)} is unknown (one of: ${SINKS.join(', ')})`);
   if (input.rate !== 'max' && !(typeof input.rate === 'number' && Number.isFinite(input.rate) && input.rate > 0)) {
     problems.push(`rate ${JSON.stringify(input.rate)} must be a number of posts per second > 0, or "max"`);

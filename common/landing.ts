@@ -2,6 +2,8 @@
  * The landing contract (pipeline-spec.md section 3): object keys in the Confluent S3 sink
  * layout, and the workflow's input and state. Pure (workflows import it).
  */
+import { prefixProblem } from './ids';
+import { upgradeVersioned, type VersionedKind } from './versioned';
 
 export const DEFAULT_TOPICS_DIR = 'topics';
 export const DEAD_LETTER_DIR = 'dead-letter';
@@ -75,6 +77,8 @@ export interface LandedPartition {
 }
 
 export interface LandingInput {
+  /** Set when the input is carried through continue-as-new (LANDING_INPUT); absent from callers. */
+  version?: number;
   prefix: string;
   /** Land the topics matching this regex instead of `<prefix>.pin|geo|user` (as `topics.regex`). */
   topicsRegex?: string;
@@ -118,6 +122,32 @@ export interface LandingStatus {
   done: boolean;
 }
 
+/**
+ * What a follow-mode run carries into its next run through continue-as-new (common/versioned.ts).
+ * Version 1 added `version`; version 0 (no version) status may lack `deadLetterObjects` and `gaps`.
+ */
+export interface LandingCarry {
+  version: number;
+  status: LandingStatus;
+}
+
+export const LANDING_CARRY: VersionedKind = {
+  what: 'landing carry',
+  current: 1,
+  upgrades: [
+    (old) => {
+      const status = (old.status ?? {}) as Record<string, unknown>;
+      return { ...old, status: { ...status, deadLetterObjects: status.deadLetterObjects ?? 0, gaps: status.gaps ?? [] } };
+    },
+  ],
+};
+
+/** Landing inputs carried through continue-as-new. Version 1 added `version` and nothing else. */
+export const LANDING_INPUT: VersionedKind = { what: 'landing input', current: 1, upgrades: [(old) => old] };
+
+export const upgradeLandingCarry = (raw: unknown): LandingCarry => upgradeVersioned<LandingCarry>(LANDING_CARRY, raw);
+export const upgradeLandingInput = (raw: LandingInput): LandingInput => upgradeVersioned<LandingInput>(LANDING_INPUT, raw);
+
 export interface LandingResult extends LandingStatus {
   /**
    * untilNow: the S3 key of this run's manifest, a JSON object listing every object written
@@ -141,7 +171,8 @@ export interface LandingManifest {
 
 export function validateLandingInput(input: LandingInput): string[] {
   const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a valid topic prefix`);
+  const prefixError = prefixProblem(input.prefix, 'prefix', 'a valid topic prefix');
+  if (prefixError) problems.push(prefixError);
   if (input.mode !== 'follow' && input.mode !== 'untilNow') problems.push(`mode ${JSON.stringify(input.mode)} must be "follow" or "untilNow"`);
   if (input.topicsRegex !== undefined) {
     try {

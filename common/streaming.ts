@@ -3,14 +3,15 @@
  * state and status, and the pure rules the workflow and its activities share (sequence-number
  * order, which shards may be read now). Pure: imported by workflows, activities and scripts.
  */
+import { prefixProblem, streamingWorkflowId } from './ids';
 import type { SourceTable } from './source-tables';
+import { upgradeVersioned, type VersionedKind } from './versioned';
 
 export type StreamTopic = SourceTable['topic'];
 export const STREAM_TOPICS: readonly StreamTopic[] = ['pin', 'geo', 'user'];
 
-/** `streaming-<prefix>-<topic>`: the Kinesis stream (spec section 2), and the workflow id reading it. */
-export const streamName = (prefix: string, topic: StreamTopic) => `streaming-${prefix}-${topic}`;
-export const streamingWorkflowId = streamName;
+/** `streaming-<prefix>-<topic>`: the Kinesis stream (spec section 2), named as the workflow reading it. */
+export const streamName = (prefix: string, topic: StreamTopic) => streamingWorkflowId(prefix, topic);
 
 /** Tables in the warehouse schema `<prefix>` (DuckDB) or DATABRICKS_SCHEMA (Delta). */
 export const streamTable = (topic: StreamTopic) => `${topic}_clean_stream`;
@@ -26,6 +27,8 @@ export const DEFAULT_SPAN_MS = 5_000;
 export const DEFAULT_EVENTS_BEFORE_CONTINUE = 2_000;
 
 export interface StreamingInput {
+  /** Set when the input is carried through continue-as-new (STREAMING_INPUT); absent from callers. */
+  version?: number;
   prefix: string;
   topic: StreamTopic;
   /** Shards of the stream if this run creates it (default 2). */
@@ -172,7 +175,8 @@ export function totalsOf(shards: ShardStatus[], carried: Pick<StreamingTotals, '
 
 export function validateStreamingInput(input: StreamingInput): string[] {
   const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9_-]{0,47}$/.test(input.prefix ?? '')) problems.push(`prefix ${JSON.stringify(input.prefix)} is not a valid pipeline prefix`);
+  const prefixError = prefixProblem(input.prefix, 'prefix', 'a valid pipeline prefix');
+  if (prefixError) problems.push(prefixError);
   if (!STREAM_TOPICS.includes(input.topic)) problems.push(`topic ${JSON.stringify(input.topic)} must be one of ${STREAM_TOPICS.join(', ')}`);
   const int = (name: string, v: number | undefined, lo: number, hi: number) => {
     if (v !== undefined && !(Number.isInteger(v) && v >= lo && v <= hi)) problems.push(`${name} ${v} must be a whole number ${lo}-${hi}`);
@@ -184,3 +188,16 @@ export function validateStreamingInput(input: StreamingInput): string[] {
   int('eventsBeforeContinue', input.eventsBeforeContinue, 100, 40_000);
   return problems;
 }
+
+/** What a streaming run carries into its next run through continue-as-new (common/versioned.ts). */
+export interface StreamingCarry {
+  version: number;
+  status: StreamingStatus;
+}
+
+/** Version 1 added `version` and nothing else. */
+export const STREAMING_CARRY: VersionedKind = { what: 'streaming carry', current: 1, upgrades: [(old) => old] };
+export const STREAMING_INPUT: VersionedKind = { what: 'streaming input', current: 1, upgrades: [(old) => old] };
+
+export const upgradeStreamingCarry = (raw: unknown): StreamingCarry => upgradeVersioned<StreamingCarry>(STREAMING_CARRY, raw);
+export const upgradeStreamingInput = (raw: StreamingInput): StreamingInput => upgradeVersioned<StreamingInput>(STREAMING_INPUT, raw);

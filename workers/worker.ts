@@ -8,15 +8,22 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { createActivities, type ActivityDeps } from '../activities';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT, type Config } from '../config';
 import { hasWorkflowPollers } from './client';
 import { dataConverterOf, ENCODED_FAILURE_CONVERTER_PATH } from './codec';
 import { temporalConnectionOptions } from './connection';
 import { redactingActivityInterceptor } from './redaction';
+import { buildIdOf, workerIdentity } from './version';
 
 const workflowsPath = require.resolve('../workflows');
 const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
+/**
+ * The process's bundles by source hash: every worker this process creates (the doctor's, a
+ * test's many) shares one load or build. Per process on purpose; `workflowBundle` is its only user.
+ */
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 /** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK, the failure converter. */
@@ -76,22 +83,41 @@ const quietBundlerLogger = {
   error: (m: string) => process.stderr.write(`[bundler] ${m}\n`),
 };
 
+/** The Temporal worker deployment every pinflow worker reports its build id under. */
+export const DEPLOYMENT_NAME = 'pinflow';
+
 export interface PinflowWorker {
   worker: Worker;
+  /** The build id of the workflow code this worker runs (workers/version.ts). */
+  buildId: string;
   connection: NativeConnection;
   /** Stops polling, waits for running activities, closes clients and the connection. */
   close(): Promise<void>;
 }
 
-export async function createWorker(config: Config, opts: { taskQueue?: string; connection?: NativeConnection; deps?: ActivityDeps } = {}): Promise<PinflowWorker> {
+/**
+ * `bundle`: run this workflow bundle instead of the project's (a test runs two versions of the
+ * workflow code side by side, as a deploy does).
+ */
+export async function createWorker(
+  config: Config,
+  opts: { taskQueue?: string; connection?: NativeConnection; deps?: ActivityDeps; bundle?: WorkflowBundleWithSourceMap } = {},
+): Promise<PinflowWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
+  // With a key, the bundle whose failure converter encodes failures (workers/failure-converter.ts).
+  const bundle = opts.bundle ?? (await workflowBundle({ encodeFailures: config.encryption !== undefined }));
+  const buildId = buildIdOf(bundle);
   const acts = createActivities(config, opts.deps);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
-    // With a key, the bundle whose failure converter encodes failures (workers/failure-converter.ts).
-    workflowBundle: await workflowBundle({ encodeFailures: config.encryption !== undefined }),
+    // Recorded on every workflow task this worker completes: the history says which code ran each step.
+    identity: workerIdentity(buildId, os.hostname(), process.pid),
+    // Reported to Temporal as this worker's deployment version (no task routing by version:
+    // pinflow deploys by rolling restarts with patched() guards, docs/upgrading.md).
+    workerDeploymentOptions: { version: { deploymentName: DEPLOYMENT_NAME, buildId }, useWorkerVersioning: false },
+    workflowBundle: bundle,
     activities: acts.activities,
     // Payload encryption (and encoded failures) when a key is configured (workers/codec.ts); the default converter otherwise.
     dataConverter: dataConverterOf(config),
@@ -102,6 +128,7 @@ export async function createWorker(config: Config, opts: { taskQueue?: string; c
   });
   return {
     worker,
+    buildId,
     connection,
     async close() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -116,7 +143,7 @@ async function pickedUp(handle: WorkflowHandle, timeoutMs: number): Promise<bool
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if ((await handle.describe()).historyLength > 2) return true;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return false;
 }

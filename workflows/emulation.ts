@@ -7,7 +7,6 @@
  * state and the counters live in workflow state and survive continue-as-new.
  */
 import {
-  ApplicationFailure,
   condition,
   continueAsNew,
   defineQuery,
@@ -32,26 +31,15 @@ import {
   type EmulationInput,
   type EmulationProgress,
   type EmulationState,
+  EMULATION_STATE,
+  upgradeEmulationInput,
+  upgradeEmulationState,
 } from '../common/emulation';
-import { NonRetryable } from '../common/errors';
-import { PipelinePrefix, PipelineSink } from '../common/search-attributes';
+import { emulationSearchAttributes } from '../common/search-attributes';
+import { EMULATION_BATCH, EMULATION_SETUP, rejectInvalidInput } from './policies';
 
-// Set-up calls: a few quick retries, then fail (a missing table is non-retryable anyway).
-const setup = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
-});
-
-// Batches: retried without limit with backoff capped at 20 s, so an outage of MySQL or Kafka
-// is waited out and the run resumes where it was; the heartbeat timeout notices a dead worker
-// within 10 s (a batch heartbeats after each step and every 2 s while it sends, so a slow
-// transaction is never taken for a dead worker).
-// Non-retryable failures (missing table/column, bad input, auth) stop the run.
-const batches = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '20 seconds' },
-});
+const setup = proxyActivities<Activities>(EMULATION_SETUP);
+const batches = proxyActivities<Activities>(EMULATION_BATCH);
 
 export const progressQuery = defineQuery<EmulationProgress>('progress');
 export const pauseSignal = defineSignal('pause');
@@ -60,6 +48,7 @@ export const setRateUpdate = defineUpdate<number | 'max', [number | 'max']>('set
 
 function initialState(startedAtMs: number, rate: number | 'max'): EmulationState {
   return {
+    version: EMULATION_STATE.current,
     progress: {
       sent: 0,
       skipped: 0,
@@ -86,9 +75,11 @@ function initialState(startedAtMs: number, rate: number | 'max'): EmulationState
   };
 }
 
-export async function emulationWorkflow(input: EmulationInput, carried?: EmulationState): Promise<EmulationProgress> {
-  const problems = validateEmulationInput(input);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid emulation input: ${problems.join('; ')}`, NonRetryable.badInput);
+export async function emulationWorkflow(given: EmulationInput, carriedState?: EmulationState): Promise<EmulationProgress> {
+  // Carried state and input of any older version, brought up to today's (common/versioned.ts).
+  const input = upgradeEmulationInput(given);
+  const carried = carriedState === undefined ? undefined : upgradeEmulationState(carriedState);
+  rejectInvalidInput('emulation', validateEmulationInput(input));
 
   const state = carried ?? initialState(Date.now(), input.rate);
   const progress = state.progress;
@@ -103,10 +94,7 @@ export async function emulationWorkflow(input: EmulationInput, carried?: Emulati
   const emit = runKey === workflowInfo().workflowId ? batches.emitBatch : batches.emitKeyedBatch;
   const startedAtMs = Date.parse(progress.startedAt);
 
-  upsertSearchAttributes([
-    { key: PipelinePrefix, value: input.prefix },
-    { key: PipelineSink, value: input.sink },
-  ]);
+  upsertSearchAttributes(emulationSearchAttributes(input.prefix, input.sink));
 
   let rateChanged = false;
   setHandler(progressQuery, () => ({

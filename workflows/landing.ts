@@ -11,7 +11,6 @@
  */
 import {
   allHandlersFinished,
-  ApplicationFailure,
   condition,
   continueAsNew,
   defineQuery,
@@ -24,12 +23,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NonRetryable } from '../common/errors';
 import {
   DEFAULT_FLUSH_SIZE,
   DEFAULT_MAX_OBJECT_BYTES,
   DEFAULT_TOPICS_DIR,
+  LANDING_CARRY,
+  upgradeLandingCarry,
+  upgradeLandingInput,
   validateLandingInput,
+  type LandingCarry,
   type LandingGap,
   type LandingInput,
   type LandingResult,
@@ -37,39 +39,23 @@ import {
   type PartitionRange,
   type PartitionStatus,
 } from '../common/landing';
-import { PipelineMode, PipelinePrefix } from '../common/search-attributes';
+import { landingSearchAttributes } from '../common/search-attributes';
+import { LANDING_PLAN, LANDING_WRITE, rejectInvalidInput } from './policies';
 
-// Planning is quick: retried for a few minutes, then the run fails (a missing bucket fails at once).
-const planner = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 30 },
-});
-
-// Landing a topic can take long; it heartbeats every object (and every 5 s), and a retry
-// resumes from the last object it reported. Outages of Kafka or S3 are retried until they end.
-const lander = proxyActivities<Activities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [NonRetryable.conflict] },
-});
+const planner = proxyActivities<Activities>(LANDING_PLAN);
+const lander = proxyActivities<Activities>(LANDING_WRITE);
 
 export const landingStatusQuery = defineQuery<LandingStatus>('status');
 
 /** Gaps kept in the status (the oldest dropped first), so a long follow run's state stays small. */
 const MAX_GAPS_KEPT = 100;
 
-export interface LandingCarry {
-  status: LandingStatus;
-}
-
-export async function landingWorkflow(input: LandingInput, carry?: LandingCarry): Promise<LandingResult> {
-  const problems = validateLandingInput(input);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid landing input: ${problems.join('; ')}`, NonRetryable.badInput);
-  upsertSearchAttributes([
-    { key: PipelinePrefix, value: input.prefix },
-    { key: PipelineMode, value: input.mode },
-  ]);
+export async function landingWorkflow(given: LandingInput, carried?: LandingCarry): Promise<LandingResult> {
+  // Carried state and input of any older version, brought up to today's (common/versioned.ts).
+  const input = upgradeLandingInput(given);
+  const carry = carried === undefined ? undefined : upgradeLandingCarry(carried);
+  rejectInvalidInput('landing', validateLandingInput(input));
+  upsertSearchAttributes(landingSearchAttributes(input.prefix, input.mode));
 
   const topicsDir = input.topicsDir ?? DEFAULT_TOPICS_DIR;
   const flushSize = input.flushSize ?? DEFAULT_FLUSH_SIZE;
@@ -82,9 +68,9 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
     objects: 0,
     partitions: [],
     done: false,
+    deadLetterObjects: 0,
+    gaps: [],
     ...carry?.status,
-    deadLetterObjects: carry?.status.deadLetterObjects ?? 0,
-    gaps: carry?.status.gaps ?? [],
   };
   /** untilNow: what this run landed per partition, for its manifest. */
   const landedRanges: Array<{ topic: string; partition: number; from: number; next: number }> = [];
@@ -172,7 +158,7 @@ export async function landingWorkflow(input: LandingInput, carry?: LandingCarry)
     if (landed === 0) await sleep(pollMs);
   }
   await condition(allHandlersFinished);
-  return continueAsNew<typeof landingWorkflow>(input, { status });
+  return continueAsNew<typeof landingWorkflow>(input, { version: LANDING_CARRY.current, status });
 }
 
 /** A count, also from a worker of an older version that still reports the list of keys. */

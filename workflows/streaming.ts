@@ -12,9 +12,7 @@
  * Continues as new once the history passes `eventsBeforeContinue` events.
  */
 import {
-  ActivityCancellationType,
   allHandlersFinished,
-  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -28,8 +26,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NonRetryable } from '../common/errors';
-import { PipelinePrefix, PipelineStage } from '../common/search-attributes';
+import { streamingSearchAttributes } from '../common/search-attributes';
 import {
   DEFAULT_EVENTS_BEFORE_CONTINUE,
   DEFAULT_POLL_INTERVAL_MS,
@@ -42,40 +39,28 @@ import {
   totalsOf,
   validateStreamingInput,
   type SpanResult,
+  type StreamingCarry,
   type StreamingInput,
   type StreamingStatus,
+  STREAMING_CARRY,
+  upgradeStreamingCarry,
+  upgradeStreamingInput,
 } from '../common/streaming';
+import { rejectInvalidInput, STREAMING_READ, STREAMING_SETUP } from './policies';
 
-const setup = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 30 },
-});
-
-// Reading: retried without limit (an outage of Kinesis or the warehouse is waited out, then
-// the stream resumes where it was); a dead worker is noticed within the heartbeat timeout. A
-// stop cancels the activity, which finishes the batch it is writing and returns normally.
-const reader = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '15 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '20 seconds', nonRetryableErrorTypes: [NonRetryable.conflict] },
-});
+const setup = proxyActivities<Activities>(STREAMING_SETUP);
+const reader = proxyActivities<Activities>(STREAMING_READ);
 
 export const streamingStatusQuery = defineQuery<StreamingStatus>('status');
 /** Finish gracefully: the current batch is written, then the run ends with its final status. */
 export const stopSignal = defineSignal('stop');
 
-export interface StreamingCarry {
-  status: StreamingStatus;
-}
-
-export async function streamingWorkflow(input: StreamingInput, carry?: StreamingCarry): Promise<StreamingStatus> {
-  const problems = validateStreamingInput(input);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid streaming input: ${problems.join('; ')}`, NonRetryable.badInput);
-  upsertSearchAttributes([
-    { key: PipelinePrefix, value: input.prefix },
-    { key: PipelineStage, value: 'streaming' },
-  ]);
+export async function streamingWorkflow(given: StreamingInput, carried?: StreamingCarry): Promise<StreamingStatus> {
+  // Carried state and input of any older version, brought up to today's (common/versioned.ts).
+  const input = upgradeStreamingInput(given);
+  const carry = carried === undefined ? undefined : upgradeStreamingCarry(carried);
+  rejectInvalidInput('streaming', validateStreamingInput(input));
+  upsertSearchAttributes(streamingSearchAttributes(input.prefix));
 
   const now = () => new Date(Date.now()).toISOString();
   const status: StreamingStatus = carry?.status ?? {
@@ -114,7 +99,7 @@ export async function streamingWorkflow(input: StreamingInput, carry?: Streaming
   while (!stopRequested) {
     if (workflowInfo().historyLength >= eventsBeforeContinue || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof streamingWorkflow>(input, { status });
+      return continueAsNew<typeof streamingWorkflow>(input, { version: STREAMING_CARRY.current, status });
     }
     const lag = status.shards.reduce((m, s) => Math.max(m, s.millisBehindLatest ?? 0), 0);
     setCurrentDetails(`${status.totals.rows.toLocaleString('en')} rows from ${status.totals.records.toLocaleString('en')} records, ${status.totals.deadLetters} dead letters, ${status.shards.filter((s) => !s.finished).length} open shard(s), lag ${lag} ms`);

@@ -38,6 +38,7 @@ export async function plannedPosts(config: Config, input: EmulationInput): Promi
     if (source.minKey === null || source.maxKey === null) throw new Error(`${database} holds no rows`);
     if (input.selection.mode !== 'random') throw new Error('the chaos run plans random selections only');
     const state: EmulationState = {
+      version: 1,
       progress: { sent: 0, skipped: 0, failed: 0, planned: 0, batches: 0, currentKey: null, rate: input.rate, achievedRate: 0, paused: false, done: false, startedAt: '', totalPlanned: null, timings: { readMs: 0, buildMs: 0, sendMs: 0 } },
       rng: input.selection.seed >>> 0,
       cursor: 0,

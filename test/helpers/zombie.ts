@@ -14,14 +14,16 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Admin, Kafka } from 'kafkajs';
 import type { spawnWorker } from './data';
 import { uniqueName } from './env';
+import { workflowBundle } from '../../workers/worker';
+import { buildIdOf, workerIdentity as identityOf } from '../../workers/version';
 
 export type SpawnedWorker = ReturnType<typeof spawnWorker>;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The identity Temporal records for a worker process (the SDK's default, `pid@host`). */
-export function workerIdentity(w: SpawnedWorker): string {
-  return `${w.child.pid}@${os.hostname()}`;
+/** The identity Temporal records for a pinflow worker process (workers/version.ts). */
+export async function workerIdentity(w: SpawnedWorker): Promise<string> {
+  return identityOf(buildIdOf(await workflowBundle()), os.hostname(), w.child.pid!);
 }
 
 /** Freezes the process (it keeps its sockets, timers and in-flight work); returns when. */

@@ -10,30 +10,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createS3Client } from '../../adapters/s3';
 import type { CleaningResult } from '../../common/cleaning';
 import { objectKey } from '../../common/landing';
 import { cleaningStatements } from '../../sql/render';
 import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-standin';
-import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { runWorkflow, stackTestContext, testConfig, uniqueName } from '../helpers/env';
+import { recordHistories } from '../helpers/histories';
 
 const TOKEN = 'dapi-cleaning-test-token-42';
 
 describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
-  let env: TestWorkflowEnvironment;
-  let s3: S3Client;
+  const ctx = stackTestContext();
+  const base = ctx.config;
   let wh: SqlWarehouse;
   let caFile: string;
-  const base = testConfig();
 
   before(async () => {
-    quietRuntime();
-    await ensureStack();
-    env = await workflowTestEnv(base);
-    s3 = createS3Client(base);
     wh = await startSqlWarehouse({
       token: TOKEN,
       pollsBeforeFinish: 1,
@@ -49,10 +43,7 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
     caFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pinflow-dbx-')), 'ca.pem');
     fs.writeFileSync(caFile, wh.ca);
   });
-  after(async () => {
-    await env?.teardown();
-    await wh?.close();
-  });
+  after(async () => wh?.close());
 
   const dbxConfig = (token = TOKEN) =>
     testConfig({ WAREHOUSE: 'databricks', DATABRICKS_HOST: wh.host, DATABRICKS_TOKEN: token, DATABRICKS_HTTP_PATH: wh.httpPath, DATABRICKS_CA_FILE: caFile });
@@ -60,7 +51,7 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
   async function landSomething(prefix: string, topicsDir: string) {
     for (const t of ['pin', 'geo', 'user']) {
       const topic = `${prefix}.${t}`;
-      await s3.send(new PutObjectCommand({ Bucket: base.s3.bucket, Key: objectKey(topicsDir, topic, 0, 0), Body: `{"${t === 'pin' ? 'index' : 'ind'}":1}\n` }));
+      await ctx.s3.send(new PutObjectCommand({ Bucket: base.s3.bucket, Key: objectKey(topicsDir, topic, 0, 0), Body: `{"${t === 'pin' ? 'index' : 'ind'}":1}\n` }));
     }
   }
 
@@ -71,8 +62,9 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
     wh.statements.length = 0;
     wh.failNext(2, 429, { retryAfter: 1, only: 'ExecuteStatement' });
     const input = { prefix, source: { kind: 's3' as const, topicsDir }, outputRoot: `${prefix}/` };
-    const { result } = await runWorkflow<CleaningResult>(env, dbxConfig(), 'batchCleaningWorkflow', [input]);
+    const { handle, result } = await runWorkflow<CleaningResult>(ctx.env, dbxConfig(), 'batchCleaningWorkflow', [input]);
     assert.equal(wh.pendingFaults(), 0, 'the 429s were served');
+    await recordHistories(ctx.env.client, handle.workflowId, handle.firstExecutionRunId, 'cleaning-databricks');
 
     const sent = wh.statements.map((s) => s.sql);
     assert.equal(new Set(wh.statements.slice(1).map((s) => s.sessionId)).size, 1, 'one session for the run');
@@ -112,7 +104,7 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
     await landSomething(prefix, topicsDir);
     const wrong = 'dapi-wrong-token-777';
     const started = Date.now();
-    await assert.rejects(runWorkflow(env, dbxConfig(wrong), 'batchCleaningWorkflow', [{ prefix, source: { kind: 's3', topicsDir }, outputRoot: `${prefix}/` }]), (err: unknown) => {
+    await assert.rejects(runWorkflow(ctx.env, dbxConfig(wrong), 'batchCleaningWorkflow', [{ prefix, source: { kind: 's3', topicsDir }, outputRoot: `${prefix}/` }]), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       const inner = (err.cause?.cause ?? err.cause) as Error & { type?: string };
       assert.match(inner.message, new RegExp(`Databricks at ${wh.host.replace(/\./g, '\\.')}`));

@@ -17,6 +17,8 @@
  * - `npm run schedule -- create --legacy-dag` passes the stage to scheduled runs (a triggered
  *   run triggers the DAG for its logical date); `update --no-legacy-dag` removes it.
  *
+ * The command's --legacy-dag options alone: test/unit/daily-legacy-dag.test.ts.
+ *
  * Live (opt-in, skipped otherwise): with PINFLOW_LIVE_MWAA_ENVIRONMENT and PINFLOW_LIVE_MWAA_DAG
  * (a DAG kept for this test: unpaused, schedule None, quick and harmless) and AWS credentials,
  * the stage's activities trigger one real run for a fresh logical date, a repeat adopts it, and
@@ -29,16 +31,18 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { MAX_REST_PATH, mwaaActivities, type MwaaDagRunStatus, type TriggerMwaaDagResult } from '../../mwaa/adapter';
+import { mwaaActivities, type MwaaDagRunStatus, type TriggerMwaaDagResult } from '../../mwaa/activities';
+import { MAX_REST_PATH } from '../../mwaa/api';
 import { loadConfig, readEnv } from '../../config';
-import { dailyWorkflowId, legacyDagProblems, legacyDagRunId, logicalDateOf, parseLegacyDag, type DailyPipelineInput, type DailyPipelineResult, type DailyStatus } from '../../common/daily';
+import { dailyWorkflowId } from '../../common/ids';
+import { legacyDagProblems, legacyDagRunId, logicalDateOf, type DailyPipelineInput, type DailyPipelineResult, type DailyStatus } from '../../common/daily';
 import { NonRetryable } from '../../common/errors';
-import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../../mwaa/translate';
-import { parsePipelineArgs } from '../../scripts/pipeline';
+import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../../mwaa/failures';
 import { parseScheduleArgs, runSchedule } from '../../scripts/schedule';
 import { deleteSchedule, describeSchedule } from '../../cli/schedule-ops';
 import { backgroundWorker, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
 import { startMwaaStandin, type MwaaStandin, type StandinDag } from '../helpers/mwaa-standin';
+import { recordHistories } from '../helpers/histories';
 
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -146,6 +150,7 @@ describe('daily pipeline: the legacy DAG stage', () => {
     assert.deepEqual(run.conf, { team: 'ads', retries: 2 });
     assert.equal(run.state, 'success');
     assert.equal(posts(dag), 1, 'triggered once');
+    await recordHistories(env.client, workflowId, (await env.client.workflow.getHandle(workflowId).describe()).runId, 'daily-legacy-dag', { children: true });
 
     const h = env.client.workflow.getHandle(workflowId);
     const result = (await h.result()) as DailyPipelineResult;
@@ -360,27 +365,6 @@ describe('daily pipeline: the legacy DAG stage', () => {
     }
     for (const d of [paused, long, denied]) assert.equal(d.runs.size, 0, `${d.dagId}: nothing triggered`);
     assert.equal(held.runs.size, 1, 'the other prefix keeps its run; no second one');
-  });
-
-  it('the CLI: --legacy-dag ENV/DAG (and --legacy-dag-conf) into the input; a malformed value exits 2 naming --legacy-dag', async () => {
-    const args = parsePipelineArgs(['--date', '2024-05-01', '--legacy-dag', 'MyAirflowEnvironment/0a1d8d4bd0a5_dag', '--legacy-dag-conf', '{"a":1}'], config);
-    assert.deepEqual(args.input.legacyDag, { environment: 'MyAirflowEnvironment', dagId: '0a1d8d4bd0a5_dag', conf: { a: 1 } });
-    assert.equal(parsePipelineArgs(['--date', '2024-05-01'], config).input.legacyDag, undefined);
-    assert.deepEqual(parseLegacyDag('e/d'), { environment: 'e', dagId: 'd' });
-    for (const [argv, message] of [
-      [['--legacy-dag', 'just-a-dag'], /^--legacy-dag "just-a-dag" must be ENVIRONMENT\/DAG_ID/],
-      [['--legacy-dag', 'env/dag/extra'], /^--legacy-dag "env\/dag\/extra" must be ENVIRONMENT\/DAG_ID/],
-      [['--legacy-dag', '9env/my dag'], /^--legacy-dag "9env\/my dag": "9env" is not an MWAA environment name.*\n--legacy-dag "9env\/my dag": "my dag" is not an Airflow DAG id/],
-      [['--legacy-dag', 'env/'], /^--legacy-dag "env\/": "" is not an Airflow DAG id/],
-      [['--legacy-dag-conf', '{}'], /^--legacy-dag-conf needs --legacy-dag ENV\/DAG/],
-      [['--legacy-dag', 'env/dag', '--legacy-dag-conf', '[1]'], /^--legacy-dag-conf must be a JSON object/],
-      [['--legacy-dag', 'env/dag', '--legacy-dag-conf', '{nope'], /^--legacy-dag-conf is not JSON/],
-    ] as Array<[string[], RegExp]>) {
-      assert.throws(() => parsePipelineArgs(argv, config), (err: Error) => err.constructor.name === 'UsageError' && message.test(err.message), argv.join(' '));
-    }
-    const res = await runScriptAsync('pipeline', ['--legacy-dag', 'MyAirflowEnvironment'], vars);
-    assert.equal(res.code, 2, res.stderr);
-    assert.match(res.stderr, /^--legacy-dag "MyAirflowEnvironment" must be ENVIRONMENT\/DAG_ID .*\nusage: npm run pipeline -- .*\[--legacy-dag ENV\/DAG/);
   });
 
   it('npm run schedule -- create --legacy-dag: scheduled runs carry the stage (a triggered run runs the DAG for its logical date); update --no-legacy-dag removes it', async () => {

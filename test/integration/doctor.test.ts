@@ -4,6 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DoctorReport } from '../../common/types';
 import { createWorker } from '../../workers/worker';
 import { ensureStack, quietRuntime, runScript, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { recordHistories } from '../helpers/histories';
 
 const DOWN = {
   mysql: { MYSQL_URL: 'mysql://pinflow:pinflow@127.0.0.1:3/pinterest', name: /MySQL at 127\.0\.0\.1:3\b/ },
@@ -22,19 +23,22 @@ describe('doctor', () => {
   });
   after(async () => env?.teardown());
 
-  async function doctorWith(overrides: Record<string, string>): Promise<DoctorReport> {
+  async function doctorWith(overrides: Record<string, string>, record?: string): Promise<DoctorReport> {
     const taskQueue = uniqueName('doctor-test');
     const config = testConfig({ ...overrides, TEMPORAL_TASK_QUEUE: taskQueue });
     const w = await createWorker(config, { connection: env.nativeConnection });
     try {
-      return await w.worker.runUntil(env.client.workflow.execute('doctorWorkflow', { taskQueue, workflowId: uniqueName('doctor') }));
+      const handle = await env.client.workflow.start('doctorWorkflow', { taskQueue, workflowId: uniqueName('doctor') });
+      const report = await w.worker.runUntil(handle.result());
+      if (record) await recordHistories(env.client, handle.workflowId, handle.firstExecutionRunId, record);
+      return report;
     } finally {
       await w.close();
     }
   }
 
   it('reports every system healthy on the local stack, with real round trips', async () => {
-    const report = await doctorWith({});
+    const report = await doctorWith({}, 'doctor-healthy');
     assert.equal(report.ok, true, JSON.stringify(report));
     assert.deepEqual(report.systems.map((s) => s.system), ['mysql', 'kafka', 's3']);
     for (const s of report.systems) {

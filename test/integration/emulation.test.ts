@@ -10,6 +10,7 @@ import { nextInt } from '../../common/prng';
 import { pauseSignal, progressQuery, resumeSignal, setRateUpdate } from '../../workflows/emulation';
 import { assertExactlyOnce, consumeTopics, mysqlRows, query, rootMessage, testDatabase, TOPICS } from '../helpers/data';
 import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { recordHistories } from '../helpers/histories';
 
 describe('emulation', () => {
   let env: TestWorkflowEnvironment;
@@ -146,7 +147,7 @@ describe('emulation', () => {
 
   it('reports progress, pauses, resumes and changes rate while running', async () => {
     const prefix = uniqueName('emu-ctl');
-    const { result } = await run(
+    const { handle, result } = await run(
       sample,
       { prefix, sink: 'kafka', rate: 400, selection: { mode: 'random', seed: 1 }, stop: { posts: 2400 } },
       async (handle) => {
@@ -169,6 +170,7 @@ describe('emulation', () => {
     assert.equal(result.planned, 2400);
     assert.equal(result.rate, 'max');
     assert.equal(result.paused, false);
+    await recordHistories(env.client, handle.workflowId, handle.firstExecutionRunId, 'emulation-pause-resume-rate');
   });
 
   it('paces posts at the requested rate across continue-as-new', async () => {
@@ -182,6 +184,7 @@ describe('emulation', () => {
     assert.notEqual(desc.runId, handle.firstExecutionRunId, 'continued as new');
     const records = await consumeTopics(kafka, TOPICS.map((t) => `${prefix}.${t}`), 3 * 2019);
     assertExactlyOnce(records, prefix, Array.from({ length: 2019 }, (_, i) => i));
+    await recordHistories(env.client, handle.workflowId, handle.firstExecutionRunId, 'emulation-continue-as-new');
   });
 });
 

@@ -11,6 +11,7 @@ import { landingStatusQuery } from '../../workflows/landing';
 import { rootMessage, testDatabase, TOPICS } from '../helpers/data';
 import { runScript, runWorkflow, stackTestContext, testConfig, uniqueName } from '../helpers/env';
 import { assertLandedExactlyOnce, produceRecords, readLanded, readManifest } from '../helpers/landing';
+import { recordHistories } from '../helpers/histories';
 
 describe('landing', () => {
   const ctx = stackTestContext();
@@ -187,7 +188,7 @@ describe('landing', () => {
     const handle = await ctx.env.client.workflow.start('landingWorkflow', {
       taskQueue,
       workflowId: uniqueName('landing-follow'),
-      args: [{ prefix, mode: 'follow', pollIntervalMs: 500, roundsPerRun: 5 } satisfies LandingInput],
+      args: [{ prefix, mode: 'follow', pollIntervalMs: 500, roundsPerRun: 2 } satisfies LandingInput],
     });
     await w.worker.runUntil(async () => {
       const waitFor = async (n: number) => {
@@ -205,11 +206,18 @@ describe('landing', () => {
       assert.equal(s.partitions.length, 2);
       assert.ok(s.partitions.every((p) => p.lag === 0 || p.landedOffset <= p.endOffset));
       assert.ok(s.rounds >= 2);
+      // Two rounds a run: the lander continues as new, carrying its status.
+      for (let i = 0; (await handle.describe()).runId === handle.firstExecutionRunId; i++) {
+        assert.ok(i < 100, 'continued as new after its rounds');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.ok((await handle.query(landingStatusQuery)).records >= 250, 'the status carried across continue-as-new');
       await handle.cancel();
       await assert.rejects(handle.result(), /cancelled/i);
     });
     await w.close();
     assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    await recordHistories(ctx.env.client, handle.workflowId, handle.firstExecutionRunId, 'landing-follow');
     await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, config.s3.bucket, [topic], 250);
   });
 });

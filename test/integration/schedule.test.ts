@@ -11,6 +11,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { logicalDateOf } from '../../common/daily';
 import { backgroundWorker, ensureStack, quietRuntime, runScript, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { recordHistories } from '../helpers/histories';
 
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 
@@ -78,8 +79,12 @@ describe('daily pipeline schedule', () => {
       const r = await completedRuns(env.client, prefix);
       return r.has(yesterday) ? r : undefined;
     });
-    const result = await env.client.workflow.getHandle(`daily-pipeline-${prefix}-${yesterday}`).result();
+    const daily = env.client.workflow.getHandle(`daily-pipeline-${prefix}-${yesterday}`);
+    const result = await daily.result();
     assert.equal(result.date, yesterday);
+    // The schedule's own run delegates to the date's run: record both, and the date's children.
+    const scheduled = (await daily.describe()).parentExecution;
+    if (scheduled?.workflowId && scheduled.runId) await recordHistories(env.client, scheduled.workflowId, scheduled.runId, 'daily-scheduled', { children: true });
     assert.equal(result.cleaning.tables.pin_clean.rows, 0, 'nothing landed for this prefix: empty outputs');
     assert.ok(runs.get(yesterday)!.close >= runs.get(yesterday)!.start);
   });

@@ -18,6 +18,7 @@ import { spawnWorker, testDatabase } from '../helpers/data';
 import { ensureStack, quietRuntime, testConfig, workflowTestEnv } from '../helpers/env';
 import { startKinesisProxy } from '../helpers/kinesis-proxy';
 import { assertStreamExactlyOnce, deleteStreams, duckRows, removeStreamingDirs, produceSteadily, streamingConfig, userEntries, waitForStatus } from '../helpers/streaming';
+import { recordHistories } from '../helpers/histories';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,6 +105,7 @@ describe('streaming under faults', () => {
         // Long enough for the history to pass 100 events: continue-as-new carries the checkpoints.
         await waitForStatus(handle, (st) => st.runs >= 2, 'a continued-as-new run', 120_000);
         final = await stop(handle);
+        await recordHistories(env.client, handle.workflowId, handle.firstExecutionRunId, 'streaming-continue-as-new');
       });
     } finally {
       await stackUp(s.config, ['kinesis']);
@@ -224,6 +226,7 @@ describe('streaming under faults', () => {
         const handle = await env.client.workflow.start('streamingWorkflow', { taskQueue: s.vars.TEMPORAL_TASK_QUEUE!, workflowId: s.stream, args: [s.input] });
         await waitForStatus(handle, (st) => st.totals.rows >= 3_000, 'all 3,000 rows');
         final = await stop(handle);
+        await recordHistories(env.client, handle.workflowId, handle.firstExecutionRunId, 'streaming-reshard');
       });
     } finally {
       await w.close();

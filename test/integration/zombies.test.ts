@@ -144,7 +144,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       }
       assert.ok(paused, 'paused A inside an open transaction');
       const cut = proxy.cut();
-      const idA = workerIdentity(a);
+      const idA = await workerIdentity(a);
       const pending = (await pendingActivities(handle)).filter((p) => p.activityType === 'emitKeyedBatch');
       assert.equal(pending.length, 1, `one batch in flight: ${JSON.stringify(pending)}`);
       const zombie = pending[0]!;
@@ -154,7 +154,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
 
       b = spawnWorker(vars);
       await b.ready;
-      const idB = workerIdentity(b);
+      const idB = await workerIdentity(b);
       const retried = await waitFor(
         'the paused batch completed by the retry',
         async () => (await activityRuns(handle)).find((r) => r.activityId === zombie.activityId && r.outcome === 'completed'),
@@ -258,7 +258,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       const atPause = await objectCount();
       t.diagnostic(`A paused at ${since(pausedAt)} with ${atPause} objects in S3; ${cut} Temporal connections of A cut`);
       assert.ok(atPause < (3 * N) / FLUSH - 30, 'paused well before the topics were done');
-      const idA = workerIdentity(a);
+      const idA = await workerIdentity(a);
       const zombies = (await pendingActivities(handle)).filter((p) => p.activityType === 'landTopic');
       assert.equal(zombies.length, 3, 'one landTopic attempt per topic in flight');
       for (const z of zombies) {
@@ -274,7 +274,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
 
       b = spawnWorker(vars);
       await b.ready;
-      const idB = workerIdentity(b);
+      const idB = await workerIdentity(b);
       const result = (await handle.result()) as LandingResult;
       t.diagnostic(`workflow done at ${since(Date.now())}: ${result.records} records in ${result.objects} objects`);
       const runs = await activityRuns(handle);
