@@ -2,22 +2,23 @@
  * Test helpers: a Config built from the environment plus overrides, the stack brought up
  * once per test file (idempotent, fast when it already runs), and unique names so tests
  * isolate their data and pass in any order on a stack earlier runs already used.
+ *
+ * With PINFLOW_UNIT_TESTS=1 (`npm run test:unit`) every entry point here that reaches the stack
+ * (ensureStack, stackTestContext, workflowTestEnv, runWorkflow, backgroundWorker) refuses with
+ * the one error below, so a test that needs a server fails at once in test/unit/ instead of
+ * quietly using a stack that happens to run. The Temporal worker, the adapters and the stack
+ * are loaded on first use, so a unit test that only needs testConfig() or runScript() starts fast.
  */
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type * as TemporalWorker from '@temporalio/worker';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import { after, before } from 'node:test';
-import { createKafka } from '../../adapters/kafka';
-import { createS3Client } from '../../adapters/s3';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../config';
-import { stackUp } from '../../stack';
-import { dataConverterOf } from '../../workers/codec';
-import { temporalConnectionOptions } from '../../workers/connection';
-import { createWorker } from '../../workers/worker';
 
 let runtimeInstalled = false;
 
@@ -26,6 +27,7 @@ export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
+    const { DefaultLogger, Runtime } = createRequire(__filename)('@temporalio/worker') as typeof TemporalWorker;
     Runtime.install({ logger: new DefaultLogger('ERROR') });
   } catch {
     /* already installed by another helper in this process */
@@ -40,10 +42,15 @@ export function uniqueName(stem: string): string {
   return `${stem}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Throws when this process runs the unit tests (PINFLOW_UNIT_TESTS=1), which run without the stack. */
+function refuseInUnitTests(what: string): void {
+  if (process.env.PINFLOW_UNIT_TESTS === '1') throw new Error(`unit tests run without the stack (${what} refused): this test belongs in test/integration/`);
+}
+
 let stackReady: Promise<void> | undefined;
-export function ensureStack(config: Config = testConfig()): Promise<void> {
-  if (process.env.PINFLOW_UNIT_TESTS === '1') return Promise.reject(new Error('unit tests run without the stack: this test belongs in test/integration/'));
-  return (stackReady ??= stackUp(config));
+export async function ensureStack(config: Config = testConfig()): Promise<void> {
+  refuseInUnitTests('ensureStack');
+  return (stackReady ??= import('../../stack').then(({ stackUp }) => stackUp(config)));
 }
 
 export interface CliResult {
@@ -88,6 +95,8 @@ export async function runWorkflow<R>(
   args: unknown[],
   during?: (handle: WorkflowHandle) => Promise<void>,
 ): Promise<{ handle: WorkflowHandleWithFirstExecutionRunId; result: R }> {
+  refuseInUnitTests('runWorkflow');
+  const { createWorker } = await import('../../workers/worker');
   const taskQueue = uniqueName(`tq-${type}`);
   const w = await createWorker(config, { connection: env.nativeConnection, taskQueue });
   try {
@@ -104,7 +113,10 @@ export async function runWorkflow<R>(
 
 /** A test environment on the stack's Temporal server (the dev server `ensureStack` started). */
 export async function workflowTestEnv(config: Config = testConfig()): Promise<TestWorkflowEnvironment> {
+  refuseInUnitTests('workflowTestEnv');
   const { TestWorkflowEnvironment: Env } = await import('@temporalio/testing');
+  const { temporalConnectionOptions } = await import('../../workers/connection');
+  const { dataConverterOf } = await import('../../workers/codec');
   const { address, ...connectionOptions } = temporalConnectionOptions(config);
   // The same TLS / API key and payload codec as connectClient and createWorker, when configured.
   return Env.createFromExistingServer({ address, namespace: config.temporal.namespace, connectionOptions, client: { dataConverter: dataConverterOf(config) } });
@@ -115,6 +127,8 @@ export async function workflowTestEnv(config: Config = testConfig()): Promise<Te
  * that drive the system through commands or schedules). `stop()` drains it.
  */
 export async function backgroundWorker(env: TestWorkflowEnvironment, config: Config): Promise<{ stop: () => Promise<void> }> {
+  refuseInUnitTests('backgroundWorker');
+  const { createWorker } = await import('../../workers/worker');
   const w = await createWorker(config, { connection: env.nativeConnection, taskQueue: config.temporal.taskQueue });
   const running = w.worker.run();
   return {
@@ -134,11 +148,12 @@ export async function backgroundWorker(env: TestWorkflowEnvironment, config: Con
 export function stackTestContext(config: Config = testConfig()): { env: TestWorkflowEnvironment; kafka: Kafka; s3: S3Client; config: Config } {
   const ctx = { config } as { env: TestWorkflowEnvironment; kafka: Kafka; s3: S3Client; config: Config };
   before(async () => {
+    refuseInUnitTests('stackTestContext');
     quietRuntime();
     await ensureStack(config);
     ctx.env = await workflowTestEnv(config);
-    ctx.kafka = createKafka(config);
-    ctx.s3 = createS3Client(config);
+    ctx.kafka = (await import('../../adapters/kafka')).createKafka(config);
+    ctx.s3 = (await import('../../adapters/s3')).createS3Client(config);
   });
   after(async () => ctx.env?.teardown());
   return ctx;

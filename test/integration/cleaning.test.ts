@@ -7,17 +7,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createS3Client, listKeys } from '../../adapters/s3';
+import { listKeys } from '../../adapters/s3';
 import type { CleaningResult } from '../../common/cleaning';
 import { objectKey } from '../../common/landing';
 import { SOURCE_TABLES } from '../../common/source-tables';
 import { createWorker } from '../../workers/worker';
 import { testDatabase } from '../helpers/data';
-import { ensureStack, quietRuntime, runScript, runWorkflow, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { runScript, runWorkflow, stackTestContext, testConfig, uniqueName } from '../helpers/env';
 import { sampleMessages } from '../helpers/landed-fixture';
 
 type Row = Record<string, unknown>;
@@ -36,17 +35,8 @@ function median(values: number[]): number {
 }
 
 describe('batch cleaning workflow (DuckDB)', () => {
-  let env: TestWorkflowEnvironment;
-  let s3: S3Client;
-  const config = testConfig();
-
-  before(async () => {
-    quietRuntime();
-    await ensureStack();
-    env = await workflowTestEnv(config);
-    s3 = createS3Client(config);
-  });
-  after(async () => env?.teardown());
+  const ctx = stackTestContext();
+  const { config } = ctx;
 
   it('emulate --all, land, clean --out on the real sample: 2,019 rows per table and outputs that match an independent computation', async () => {
     const { url } = await testDatabase({ sample: true });
@@ -106,7 +96,7 @@ describe('batch cleaning workflow (DuckDB)', () => {
       [...names].sort(([a], [b]) => a - b).map(([y, s]) => ({ post_year: y, number_users_joined: s.size })),
     );
     // The published objects: one Parquet file per table under cleaned/ and analytics/.
-    const keys = await listKeys(s3, config.s3.bucket, `${prefix}/`);
+    const keys = await listKeys(ctx.s3, config.s3.bucket, `${prefix}/`);
     assert.equal(keys.length, 12);
     assert.ok(keys.every((k) => /^[^/]+\/(cleaned|analytics)\/[a-z_]+\/part-00000\.parquet$/.test(k)), keys.join(', '));
   });
@@ -121,38 +111,38 @@ describe('batch cleaning workflow (DuckDB)', () => {
       const topic = `${prefix}.${t.topic}`;
       const values = msgs[t.topic].slice(0, posts).map((m) => JSON.stringify([m]));
       values.push(JSON.stringify([{ ...msgs[t.topic][0], ...(t.topic === 'pin' ? { category: 'replayed' } : {}) }])); // a later duplicate of key 0's post
-      await Promise.all(values.map((v, offset) => s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: objectKey(topicsDir, topic, 0, offset), Body: v + '\n' }))));
+      await Promise.all(values.map((v, offset) => ctx.s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: objectKey(topicsDir, topic, 0, offset), Body: v + '\n' }))));
     }
     const input = { prefix, source: { kind: 's3' as const, topicsDir }, outputRoot: `${prefix}/` };
-    const first = (await runWorkflow<CleaningResult>(env, config, 'batchCleaningWorkflow', [input])).result;
+    const first = (await runWorkflow<CleaningResult>(ctx.env, config, 'batchCleaningWorkflow', [input])).result;
     assert.equal(first.objectsRead, 3 * (posts + 1));
     for (const name of ['pin_clean', 'geo_clean', 'user_clean'] as const) {
       assert.equal(first.tables[name].rows, posts, name);
       assert.equal(first.tables[name].duplicates, 1, name);
       assert.equal(first.tables[name].read, posts + 1, name);
     }
-    const second = (await runWorkflow<CleaningResult>(env, config, 'batchCleaningWorkflow', [input])).result;
+    const second = (await runWorkflow<CleaningResult>(ctx.env, config, 'batchCleaningWorkflow', [input])).result;
     assert.deepEqual(second.tables, first.tables);
     assert.deepEqual(second.analytics, first.analytics);
-    const keys = await listKeys(s3, config.s3.bucket, `${prefix}/`);
+    const keys = await listKeys(ctx.s3, config.s3.bucket, `${prefix}/`);
     assert.equal(keys.length, 12, 'one object per table after two runs');
   });
 
   it('nothing landed: empty outputs, not a failure', async () => {
     const prefix = uniqueName('clean-empty');
-    const result = (await runWorkflow<CleaningResult>(env, config, 'batchCleaningWorkflow', [{ prefix, outputRoot: `${prefix}/` }])).result;
+    const result = (await runWorkflow<CleaningResult>(ctx.env, config, 'batchCleaningWorkflow', [{ prefix, outputRoot: `${prefix}/` }])).result;
     assert.equal(result.objectsRead, 0);
     assert.deepEqual(Object.values(result.tables).map((t) => t.rows), [0, 0, 0]);
     assert.deepEqual(Object.values(result.analytics).map((a) => a.rows), Array(9).fill(0));
   });
 
   it('bad input fails at once with a clear, non-retryable error', async () => {
-    await assert.rejects(runWorkflow(env, config, 'batchCleaningWorkflow', [{ prefix: 'Bad Prefix!' }]), (err: unknown) => {
+    await assert.rejects(runWorkflow(ctx.env, config, 'batchCleaningWorkflow', [{ prefix: 'Bad Prefix!' }]), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(String(err.cause?.message), /invalid cleaning input: prefix "Bad Prefix!" is not a pipeline prefix/);
       return true;
     });
-    await assert.rejects(runWorkflow(env, config, 'batchCleaningWorkflow', [{ prefix: 'ok', source: { kind: 'local', dir: '/nonexistent/landed' } }]), (err: unknown) => {
+    await assert.rejects(runWorkflow(ctx.env, config, 'batchCleaningWorkflow', [{ prefix: 'ok', source: { kind: 'local', dir: '/nonexistent/landed' } }]), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(String((err.cause?.cause as Error | undefined)?.message ?? err.cause?.message), /\/nonexistent\/landed does not exist on the worker/);
       return true;
@@ -164,9 +154,9 @@ describe('batch cleaning workflow (DuckDB)', () => {
 
   it('S3 unreachable: the run keeps retrying, naming S3, and nothing is published', async () => {
     const bad = testConfig({ S3_ENDPOINT: 'http://127.0.0.1:9', TEMPORAL_TASK_QUEUE: uniqueName('clean-s3down') });
-    const w = await createWorker(bad, { connection: env.nativeConnection, taskQueue: bad.temporal.taskQueue });
+    const w = await createWorker(bad, { connection: ctx.env.nativeConnection, taskQueue: bad.temporal.taskQueue });
     const prefix = uniqueName('clean-s3down');
-    const handle = await env.client.workflow.start('batchCleaningWorkflow', { taskQueue: bad.temporal.taskQueue, workflowId: uniqueName('clean-s3down'), args: [{ prefix, outputRoot: `${prefix}/` }] });
+    const handle = await ctx.env.client.workflow.start('batchCleaningWorkflow', { taskQueue: bad.temporal.taskQueue, workflowId: uniqueName('clean-s3down'), args: [{ prefix, outputRoot: `${prefix}/` }] });
     try {
       await w.worker.runUntil(async () => {
         for (let i = 0; i < 60; i++) {
@@ -184,6 +174,6 @@ describe('batch cleaning workflow (DuckDB)', () => {
       await handle.terminate('test done');
       await w.close();
     }
-    assert.deepEqual(await listKeys(s3, config.s3.bucket, `${prefix}/`), []);
+    assert.deepEqual(await listKeys(ctx.s3, config.s3.bucket, `${prefix}/`), []);
   });
 });

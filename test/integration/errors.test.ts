@@ -1,7 +1,10 @@
-/** Retryable or not, decided on purpose: each rule fed the error its client really throws. */
+/**
+ * Retryable or not, decided on purpose: each rule fed the error its client really throws
+ * (MySQL and Kafka on the stack). The rules for Temporal failures: test/unit/errors.test.ts.
+ */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import mysql from 'mysql2/promise';
 import { createKafka } from '../../adapters/kafka';
 import { classify, NonRetryable } from '../../common/errors';
@@ -62,15 +65,5 @@ describe('error classification', () => {
     );
     await producer.disconnect();
     expectNonRetryable(classify('Kafka', 'b:9092', err), NonRetryable.badInput, /Kafka at b:9092/);
-  });
-
-  it('an error that is already an ApplicationFailure passes through unchanged', () => {
-    const f = ApplicationFailure.nonRetryable('x', 'T');
-    assert.equal(classify('S3', 'a', f), f);
-  });
-
-  it("an activity's cancellation passes through as a cancellation, not as the system failing", () => {
-    const c = new CancelledFailure('TIMED_OUT');
-    assert.equal(classify('Kafka', '127.0.0.1:9092', c), c);
   });
 });

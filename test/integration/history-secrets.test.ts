@@ -39,7 +39,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from '../../adapters/kafka';
 import type { EmulationInput } from '../../common/emulation';
-import { MYSQL_SOCKET } from '../../stack/services';
+import { MYSQL_SOCKET } from '../../stack/mysql-server';
 import { spawnWorker, testDatabase } from '../helpers/data';
 import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-standin';
 import { ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';

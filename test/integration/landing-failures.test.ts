@@ -4,42 +4,25 @@
  * by (topic, partition, offset).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Kafka } from 'kafkajs';
-import { createKafka } from '../../adapters/kafka';
-import { createS3Client, listKeys } from '../../adapters/s3';
+import { after, describe, it } from 'node:test';
+import { listKeys } from '../../adapters/s3';
 import type { LandingInput, LandingResult } from '../../common/landing';
 import { stackDown, stackUp } from '../../stack';
 import { createWorker } from '../../workers/worker';
 import { spawnWorker } from '../helpers/data';
-import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { stackTestContext, uniqueName } from '../helpers/env';
 import { assertLandedExactlyOnce, produceRecords } from '../helpers/landing';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const N = 20_000;
 
 describe('landing under faults', () => {
-  let env: TestWorkflowEnvironment;
-  let kafka: Kafka;
-  let s3: S3Client;
-  const config = testConfig();
-
-  before(async () => {
-    quietRuntime();
-    await ensureStack();
-    env = await workflowTestEnv(config);
-    kafka = createKafka(config);
-    s3 = createS3Client(config);
-  });
-  after(async () => {
-    await stackUp(config);
-    await env?.teardown();
-  });
+  const ctx = stackTestContext();
+  const { config } = ctx;
+  after(() => stackUp(config)); // whatever a test stopped is running again
 
   async function objectsUnder(prefix: string): Promise<number> {
-    return (await listKeys(s3, config.s3.bucket, `topics/${prefix}.`)).length;
+    return (await listKeys(ctx.s3, config.s3.bucket, `topics/${prefix}.`)).length;
   }
 
   async function waitForObjects(prefix: string, atLeast: number, timeoutMs = 120_000): Promise<void> {
@@ -53,7 +36,7 @@ describe('landing under faults', () => {
   async function dataset(stem: string): Promise<{ prefix: string; topics: string[] }> {
     const prefix = uniqueName(stem);
     const topics = [`${prefix}.pin`, `${prefix}.geo`, `${prefix}.user`];
-    await produceRecords(kafka, topics, N, { partitions: 3, txnSize: 997, valueBytes: 300 });
+    await produceRecords(ctx.kafka, topics, N, { partitions: 3, txnSize: 997, valueBytes: 300 });
     return { prefix, topics };
   }
 
@@ -63,7 +46,7 @@ describe('landing under faults', () => {
     const vars = { TEMPORAL_TASK_QUEUE: taskQueue, PIPELINE_PREFIX: prefix };
     let worker = spawnWorker(vars);
     await worker.ready;
-    const handle = await env.client.workflow.start('landingWorkflow', {
+    const handle = await ctx.env.client.workflow.start('landingWorkflow', {
       taskQueue,
       workflowId: uniqueName('landing-kill'),
       args: [{ prefix, mode: 'untilNow', flushSize: 250 } satisfies LandingInput],
@@ -78,7 +61,7 @@ describe('landing under faults', () => {
       await worker.ready;
       const result = (await handle.result()) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, config.s3.bucket, topics, 3 * N);
     } finally {
       worker.child.kill('SIGKILL');
     }
@@ -87,9 +70,9 @@ describe('landing under faults', () => {
   it('S3 server stopped for 30 s mid-run: retried, then completed exactly once', async () => {
     const { prefix, topics } = await dataset('land-s3');
     const taskQueue = uniqueName('land-s3');
-    const w = await createWorker(config, { connection: env.nativeConnection, taskQueue });
+    const w = await createWorker(config, { connection: ctx.env.nativeConnection, taskQueue });
     try {
-      const handle = await env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: uniqueName('landing-s3'), args: [{ prefix, mode: 'untilNow', flushSize: 250 } satisfies LandingInput] });
+      const handle = await ctx.env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: uniqueName('landing-s3'), args: [{ prefix, mode: 'untilNow', flushSize: 250 } satisfies LandingInput] });
       const result = (await w.worker.runUntil(async () => {
         await waitForObjects(prefix, 10);
         await stackDown(config, ['s3']);
@@ -98,7 +81,7 @@ describe('landing under faults', () => {
         return handle.result();
       })) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, config.s3.bucket, topics, 3 * N);
     } finally {
       await stackUp(config, ['s3']);
       await w.close();
@@ -108,9 +91,9 @@ describe('landing under faults', () => {
   it('Kafka broker restarted mid-run: retried, then completed exactly once', async () => {
     const { prefix, topics } = await dataset('land-kafka');
     const taskQueue = uniqueName('land-kafka');
-    const w = await createWorker(config, { connection: env.nativeConnection, taskQueue });
+    const w = await createWorker(config, { connection: ctx.env.nativeConnection, taskQueue });
     try {
-      const handle = await env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: uniqueName('landing-kafka'), args: [{ prefix, mode: 'untilNow', flushSize: 250 } satisfies LandingInput] });
+      const handle = await ctx.env.client.workflow.start('landingWorkflow', { taskQueue, workflowId: uniqueName('landing-kafka'), args: [{ prefix, mode: 'untilNow', flushSize: 250 } satisfies LandingInput] });
       const result = (await w.worker.runUntil(async () => {
         await waitForObjects(prefix, 10);
         await stackDown(config, ['kafka']);
@@ -119,7 +102,7 @@ describe('landing under faults', () => {
         return handle.result();
       })) as LandingResult;
       assert.equal(result.records, 3 * N);
-      await assertLandedExactlyOnce(config.kafka.brokers, s3, config.s3.bucket, topics, 3 * N);
+      await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, config.s3.bucket, topics, 3 * N);
     } finally {
       await stackUp(config, ['kafka']);
       await w.close();

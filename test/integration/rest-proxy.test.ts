@@ -1,25 +1,18 @@
 /**
  * The emulation's rest-proxy sink against a local checking proxy (test/helpers/rest-proxy.ts)
  * that forwards to the real broker: the Confluent v2 form, retries of 429 (Retry-After
- * honoured, in the activity and through Temporal's retry) and 5xx, the adapter's retryable
- * failures (unreachable proxy, refused records, lasting 503s), non-retryable 401 / 403
+ * honoured, in the activity and through Temporal's retry) and 5xx, non-retryable 401 / 403
  * naming the proxy and the settings to check, basic auth and an API Gateway style key, and no
  * credential anywhere in the failure or the run's history, even when the proxy echoes them.
+ * The adapter alone against scripted servers: test/unit/rest-proxy.test.ts.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Kafka } from 'kafkajs';
-import { createKafka } from '../../adapters/kafka';
-import { MAX_RETRY_AFTER_MS, postRecords, REST_PROXY_UNAVAILABLE, retryAfterMs } from '../../adapters/rest-proxy';
 import type { Config } from '../../config';
 import type { EmulationInput, EmulationProgress } from '../../common/emulation';
 import { consumeTopics, mysqlRows, rootMessage, testDatabase, TOPICS } from '../helpers/data';
-import { ensureStack, quietRuntime, runWorkflow, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { runWorkflow, stackTestContext, testConfig, uniqueName } from '../helpers/env';
 import { occurrences } from '../helpers/history-scan';
 import { startRestProxy, type RestProxy } from '../helpers/rest-proxy';
 
@@ -40,20 +33,14 @@ function chainText(err: unknown): string {
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('emulation through a Kafka REST proxy', () => {
-  let env: TestWorkflowEnvironment;
-  let kafka: Kafka;
+  const ctx = stackTestContext();
   let proxy: RestProxy;
   let sampleDb: string;
   let db: Config;
   const proxies: RestProxy[] = [];
 
   before(async () => {
-    quietRuntime();
-    await ensureStack();
-    const c = testConfig();
-    env = await workflowTestEnv(c);
-    kafka = createKafka(c);
-    proxy = await startRestProxy(kafka);
+    proxy = await startRestProxy(ctx.kafka);
     proxies.push(proxy);
     const t = await testDatabase({ sample: true }, { REST_PROXY_URL: proxy.url });
     db = t.config;
@@ -61,13 +48,12 @@ describe('emulation through a Kafka REST proxy', () => {
   });
   after(async () => {
     for (const p of proxies) await p.close();
-    await env?.teardown();
   });
 
   /** The sample database with these REST proxy settings. */
   const configWith = (vars: Record<string, string>) => testConfig({ MYSQL_URL: sampleDb, ...vars });
   const run = async (input: EmulationInput, config = db, during?: (h: WorkflowHandle) => Promise<void>) =>
-    (await runWorkflow<EmulationProgress>(env, config, 'emulationWorkflow', [input], during)).result;
+    (await runWorkflow<EmulationProgress>(ctx.env, config, 'emulationWorkflow', [input], during)).result;
   const few = (prefix: string, posts = 20): EmulationInput => ({ prefix, sink: 'rest-proxy', rate: 'max', selection: { mode: 'random', seed: 3 }, stop: { posts } });
   const posted = (p: RestProxy, prefix: string, topic: string) => p.requests.filter((r) => r.topic === `${prefix}.${topic}`).reduce((n, r) => n + r.records, 0);
 
@@ -80,7 +66,7 @@ describe('emulation through a Kafka REST proxy', () => {
     const mine = proxy.requests.slice(before);
     assert.ok(mine.every((r) => r.records <= 500), 'at most 500 records per request');
     for (const t of TOPICS) assert.equal(mine.filter((r) => r.topic === `${prefix}.${t}`).reduce((n, r) => n + r.records, 0), 2019);
-    const records = await consumeTopics(kafka, TOPICS.map((t) => `${prefix}.${t}`), 3 * 2019);
+    const records = await consumeTopics(ctx.kafka, TOPICS.map((t) => `${prefix}.${t}`), 3 * 2019);
     const rows = await mysqlRows(db);
     for (const r of records) assert.deepEqual(JSON.parse(r.value), rows[r.topic.split('.').pop() as 'pin'].get(r.key));
     assert.equal(records.length, 3 * 2019);
@@ -140,73 +126,6 @@ describe('emulation through a Kafka REST proxy', () => {
     for (const t of TOPICS) assert.equal(posted(proxy, prefix2, t), later.sent);
   });
 
-  it('the adapter: an unreachable proxy, refused records and a proxy that stays unavailable are retryable failures naming the proxy', async () => {
-    // A port nothing listens on any more: connection refused.
-    const closed = http.createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const closedPort = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
-    const down = await postRecords({ url: `http://127.0.0.1:${closedPort}/kafka/` }, 't', [{ key: '1', value: {} }]).then(
-      () => assert.fail('should fail'),
-      (e: Error) => e,
-    );
-    assert.ok(!(down instanceof ApplicationFailure), 'retryable');
-    assert.equal(down.message, `REST proxy at http://127.0.0.1:${closedPort}/kafka: fetch failed: ECONNREFUSED`);
-
-    // A scripted server: record-level errors in a 200, then 503s with a long Retry-After.
-    const answers: Array<[number, Record<string, string>, string]> = [
-      [200, {}, JSON.stringify({ offsets: [{ partition: 0, offset: 1, error_code: null }, { error_code: 40403, error: 'Schema not found' }] })],
-      ...Array.from({ length: 3 }, (): [number, Record<string, string>, string] => [503, { 'Retry-After': '2' }, 'busy']),
-      [503, { 'Retry-After': '120' }, 'very busy'],
-    ];
-    const seen: number[] = [];
-    const server = http.createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        seen.push(Date.now());
-        const [status, headers, body] = answers.shift() ?? [500, {}, 'script exhausted'];
-        res.writeHead(status, headers).end(body);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const waits: number[] = [];
-    try {
-      const rejected = await postRecords({ url }, 'pinflow.pin', [{ key: '1', value: {} }, { key: '2', value: {} }]).catch((e: Error) => e);
-      assert.ok(rejected instanceof Error && !(rejected instanceof ApplicationFailure));
-      assert.equal(rejected.message, `REST proxy at ${url}: 1 record(s) of pinflow.pin rejected: Schema not found`);
-
-      const busy = (await postRecords({ url }, 'pinflow.pin', [{ key: '1', value: {} }], { onWait: (w) => waits.push(w.waitMs) }).catch((e: unknown) => e)) as ApplicationFailure;
-      assert.ok(busy instanceof ApplicationFailure);
-      assert.equal(busy.type, REST_PROXY_UNAVAILABLE);
-      assert.equal(busy.nonRetryable, false);
-      assert.match(busy.message, new RegExp(`^REST proxy at ${escape(url)}: POST /topics/pinflow\\.pin answered 503 Service Unavailable: busy \\(3 requests\\); asked to retry after 2 s$`));
-      assert.equal(busy.nextRetryDelay, 2000, "Temporal's retry waits the proxy's Retry-After");
-      assert.deepEqual(waits, [2000, 2000], 'Retry-After waited out twice in the activity');
-      assert.ok(seen[3]! - seen[1]! >= 3900, 'the waits happened');
-
-      // Retry-After over the in-activity limit: no wait here, Temporal's retry delay instead.
-      waits.length = 0;
-      const long = (await postRecords({ url }, 'pinflow.pin', [{ key: '1', value: {} }], { onWait: (w) => waits.push(w.waitMs) }).catch((e: unknown) => e)) as ApplicationFailure;
-      assert.deepEqual(waits, []);
-      assert.equal(long.nextRetryDelay, 120_000);
-      assert.match(long.message, /answered 503 Service Unavailable: very busy \(1 request\); asked to retry after 120 s$/);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
-  });
-
-  it('Retry-After: delta-seconds or an HTTP date, capped; garbage is ignored', () => {
-    const now = Date.parse('2026-11-24T10:00:00Z');
-    assert.equal(retryAfterMs('3', now), 3000);
-    assert.equal(retryAfterMs('0', now), 0);
-    assert.equal(retryAfterMs('Tue, 24 Nov 2026 10:00:30 GMT', now), 30_000);
-    assert.equal(retryAfterMs('Tue, 24 Nov 2026 09:00:00 GMT', now), 0, 'a date in the past: now');
-    assert.equal(retryAfterMs('86400', now), MAX_RETRY_AFTER_MS);
-    assert.equal(retryAfterMs('soon', now), undefined);
-    assert.equal(retryAfterMs(null, now), undefined);
-  });
-
   describe('credentials', () => {
     const password = `Rp-Basic-Secret-${Date.now().toString(36)}`;
     const apiKey = `rp-api-key-${Date.now().toString(36)}-0123456789`;
@@ -214,8 +133,8 @@ describe('emulation through a Kafka REST proxy', () => {
     let keyProxy: RestProxy;
 
     before(async () => {
-      basicProxy = await startRestProxy(kafka, { basic: { username: 'pinflow-svc', password }, echoCredentials: true });
-      keyProxy = await startRestProxy(kafka, { apiKey: { header: 'x-api-key', value: apiKey }, echoCredentials: true });
+      basicProxy = await startRestProxy(ctx.kafka, { basic: { username: 'pinflow-svc', password }, echoCredentials: true });
+      keyProxy = await startRestProxy(ctx.kafka, { apiKey: { header: 'x-api-key', value: apiKey }, echoCredentials: true });
       proxies.push(basicProxy, keyProxy);
     });
 

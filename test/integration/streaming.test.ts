@@ -2,23 +2,22 @@
  * The near-real-time path: the real sample emulated to Kinesis, streamed into the DuckDB stream
  * tables by the streaming workflows (managed with `npm run stream`), compared with the batch
  * path's cleaning of the very same records; the Databricks statements on the SQL-warehouse
- * stand-in; and the pure rules (sequence-number order, shards readable across a reshard,
- * PutRecords request limits).
+ * stand-in. The pure rules: test/unit/streaming.test.ts.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runDuckdbCleaning } from '../../adapters/duckdb';
-import { createKinesisClient, putChunks, type ReadRecord } from '../../adapters/kinesis';
+import { runDuckdbCleaning } from '../../adapters/duckdb/cleaning';
+import { createKinesisClient, type ReadRecord } from '../../adapters/kinesis';
 import { listKeys, s3Adapter } from '../../adapters/s3';
-import { databricksBatchStatements, openDatabricksWriter, type StreamRecord } from '../../activities/streaming';
+import { databricksBatchStatements, openDatabricksWriter } from '../../adapters/databricks/stream-writer';
+import type { StreamRecord } from '../../adapters/warehouse';
+import { toStreamRecord } from '../../activities/streaming';
 import { CLEANED_TABLES } from '../../common/analytics';
-import { classify } from '../../common/errors';
-import { compareSeq, laterSeq, newShardStatus, readableShards, STREAM_TOPICS, streamName, streamTable, validateStreamingInput } from '../../common/streaming';
+import { STREAM_TOPICS, streamName, streamTable } from '../../common/streaming';
 import { cleanedSql, recordsSql } from '../../sql/render';
 import { SOURCE_TABLES } from '../../common/source-tables';
 import { createWorker } from '../../workers/worker';
@@ -27,65 +26,6 @@ import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-stan
 import { ensureStack, quietRuntime, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
 import { writeLanded } from '../helpers/landed-fixture';
 import { assertStreamExactlyOnce, deleteStreams, duckRows, removeStreamingDirs, runScriptAsync, streamingConfig, waitForStatus } from '../helpers/streaming';
-
-describe('streaming: pure rules', () => {
-  it('orders sequence numbers numerically, whatever their length', () => {
-    assert.equal(compareSeq('9', '10'), -1);
-    assert.equal(compareSeq('49680509631860213313829073320372716157214636324071407618', '49680509631860213313829073320372716157214636324071407619'), -1);
-    assert.equal(compareSeq('123', '123'), 0);
-    assert.equal(laterSeq(null, '5'), '5');
-    assert.equal(laterSeq('100', '99'), '100');
-  });
-
-  it('reads a child shard only once its parents are drained (or trimmed away)', () => {
-    const parent = { ...newShardStatus('shardId-000000000000', null, null, true) };
-    const a = newShardStatus('shardId-000000000001', 'shardId-000000000000', null, false);
-    const b = newShardStatus('shardId-000000000002', 'shardId-000000000000', null, false);
-    const other = newShardStatus('shardId-000000000003', null, null, false);
-    const merged = newShardStatus('shardId-000000000004', 'shardId-000000000001', 'shardId-000000000003', false);
-    const ids = (xs: Array<{ shardId: string }>) => xs.map((s) => s.shardId.slice(-1)).join(',');
-    assert.equal(ids(readableShards([parent, a, b, other])), '0,3');
-    parent.finished = true;
-    assert.equal(ids(readableShards([parent, a, b, other])), '1,2,3');
-    assert.equal(ids(readableShards([a, b, other])), '1,2,3', 'a trimmed parent does not block its children');
-    assert.equal(ids(readableShards([a, other, merged])), '1,3', 'a merge waits for both parents');
-    a.finished = true;
-    other.finished = true;
-    assert.equal(ids(readableShards([a, other, merged])), '4');
-  });
-
-  it('validates the workflow input, naming each bad field', () => {
-    assert.deepEqual(validateStreamingInput({ prefix: 'ok', topic: 'pin' }), []);
-    const problems = validateStreamingInput({ prefix: 'Bad Prefix', topic: 'posts' as never, pollIntervalMs: 0, recordsPerRead: 20_000 });
-    assert.equal(problems.length, 4);
-    assert.match(problems.join('\n'), /prefix .*topic .*pollIntervalMs 0 .*recordsPerRead 20000/s);
-  });
-
-  it('Kinesis errors: missing stream and bad credentials are non-retryable, throttling is retried; KINESIS_ENDPOINT empty or "aws" means AWS', () => {
-    const kinds = ['ResourceNotFoundException', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidArgumentException', 'ProvisionedThroughputExceededException', 'LimitExceededException', 'ExpiredIteratorException'].map((name) => {
-      const err = Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: 400 } });
-      const c = classify('Kinesis', 'http://127.0.0.1:4567', err);
-      return c instanceof ApplicationFailure ? c.type : 'retryable';
-    });
-    assert.deepEqual(kinds, ['PinflowMissingResource', 'PinflowAuthError', 'PinflowAuthError', 'PinflowBadInput', 'retryable', 'retryable', 'retryable']);
-    assert.match(classify('Kinesis', 'http://127.0.0.1:4567', Object.assign(new Error('x'), { name: 'ResourceNotFoundException' })).message, /^Kinesis at http:\/\/127\.0\.0\.1:4567: x$/);
-    assert.equal(testConfig().kinesis.endpoint, 'http://127.0.0.1:4567');
-    for (const v of ['', 'aws']) {
-      const c = testConfig({ KINESIS_ENDPOINT: v });
-      assert.equal(c.kinesis.endpoint, undefined);
-      assert.equal(c.kinesis.credentials, undefined, 'AWS: the default credential chain');
-    }
-    assert.throws(() => testConfig({ KINESIS_ENDPOINT: 'ftp://x' }), /KINESIS_ENDPOINT must be an http\(s\) URL/);
-  });
-
-  it('splits PutRecords requests at 500 records and 5 MiB, and refuses a record over 1 MiB', () => {
-    const small = Array.from({ length: 1_201 }, (_, i) => ({ partitionKey: String(i), data: '{}' }));
-    assert.deepEqual(putChunks(small).map((c) => c.end - c.start), [500, 500, 201]);
-    const big = Array.from({ length: 12 }, (_, i) => ({ partitionKey: String(i), data: Buffer.alloc(1_000_000) }));
-    assert.deepEqual(putChunks(big).map((c) => c.end - c.start), [5, 5, 2], '5 records of ~1 MB fit under 5 MiB, not 6');
-    assert.throws(() => putChunks([{ partitionKey: 'k', data: Buffer.alloc(1024 * 1024) }]), /over Kinesis's 1 MiB limit/);
-  });
-});
 
 describe('streaming: the real sample through Kinesis', () => {
   let env: TestWorkflowEnvironment;
@@ -206,13 +146,13 @@ describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
     const s3 = s3Adapter(config);
     const prefix = uniqueName('stream-dbx');
     const at = new Date('2026-01-02T03:04:05.678Z');
-    const rec = (seq: string, data: string): StreamRecord => ({ sequenceNumber: seq, partitionKey: seq.slice(-2), data: Buffer.from(data), arrival: at });
+    const rec = (seq: string, data: string): StreamRecord => toStreamRecord({ SequenceNumber: seq, PartitionKey: seq.slice(-2), Data: Buffer.from(data), ApproximateArrivalTimestamp: at });
     const batch = [
       rec('49600000000000000000000000000000000000000000000000000001', JSON.stringify({ index: 1, title: 'A', follower_count: '1.5k' })),
       rec('49600000000000000000000000000000000000000000000000000002', 'not json'),
       rec('49600000000000000000000000000000000000000000000000000003', JSON.stringify([{ index: 2 }, { index: 3 }])),
     ];
-    const writer = await openDatabricksWriter({ config, s3, topic: 'pin', prefix });
+    const writer = await openDatabricksWriter({ databricks: config.warehouse.databricks, s3, topic: 'pin', prefix });
     try {
       wh.statements.length = 0;
       const first = await writer.write('shardId-000000000000', batch);
