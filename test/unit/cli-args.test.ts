@@ -208,7 +208,7 @@ describe('every command: --help, unknown options and missing values', () => {
       { file: 'scripts/stream.ts', argv: ['start', '--topic'], code: 2, stderr: /^--topic needs a value\nusage: npm run stream -- start\|stop\|status / },
       { file: 'scripts/db-seed.ts', argv: ['--rows'], code: 2, stderr: /^--rows needs a value\nusage: npm run db:seed -- / },
       { file: 'scripts/report.ts', argv: [], code: 2, stderr: /^give DIR, .*\nusage: npm run report -- DIR\n$/ },
-      { file: 'workers/main.ts', argv: ['--wait'], code: 2, stderr: /^unknown option --wait\nusage: npm run worker\n$/ },
+      { file: 'workers/main.ts', argv: ['--wait'], code: 2, stderr: /^unknown option --wait\nusage: npm run worker -- \[--version\]\n$/ },
     ];
     const results = await limited(3, checks.map((c) => () => run(c.file, c.argv)));
     checks.forEach((c, i) => {
