@@ -40,7 +40,10 @@ export type LandedSource =
 export interface CleaningPlan {
   /** The pipeline prefix the run cleans (DuckDB's schema for it). */
   prefix: string;
-  /** Unique per run and stable across its retries (a job run's idempotency token, the staging folder). */
+  /**
+   * Unique per cleaning run and the same for all its retries (`<workflow id>.<run id>`): a
+   * Databricks job run's idempotency token is derived from it, DuckDB names its staging folder by it.
+   */
   runKey: string;
   landed: LandedSource;
   /** Outputs go to `s3://<bucket>/<root>cleaned/<table>/` and `s3://<bucket>/<root>analytics/<name>/`. */

@@ -6,6 +6,10 @@
  * heartbeating activity that cleans, analyses and publishes. The result carries row counts,
  * the records left out and why, and the output locations: never rows. A rerun replaces the
  * outputs (the activity is idempotent), so retrying or running a date again is safe.
+ *
+ * The cleaning activity gets the run's key, `<workflow id>.<run id>`: the workflow id is the
+ * same for every cleaning of a prefix (common/ids.ts), the run id is not, and the activity's
+ * retries share it (a Databricks notebook run's idempotency token is derived from it).
  */
 import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -36,7 +40,8 @@ export async function batchCleaningWorkflow(input: CleaningInput): Promise<Clean
   setCurrentDetails(`cleaning ${objects} landed objects (${mb.toFixed(1)} MB): ${status.inventory.map((t) => `${t.topic} ${t.objects}`).join(', ')}`);
 
   status.step = 'cleaning';
-  const result = await heavy.runCleaning({ ...input, runKey: workflowInfo().workflowId });
+  const { workflowId, runId } = workflowInfo();
+  const result = await heavy.runCleaning({ ...input, runKey: `${workflowId}.${runId}` });
   status.result = result;
   status.step = 'done';
   const rows = Object.entries(result.tables).map(([name, t]) => `${name} ${t.rows}`).join(', ');

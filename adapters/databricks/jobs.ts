@@ -9,6 +9,7 @@
  * retried here (every call is idempotent, submit by its token), then surface as retryable.
  * Messages name Databricks and the host, never the token.
  */
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../../config';
@@ -30,6 +31,15 @@ export type DatabricksTask =
   | { kind: 'notebook'; notebookPath: string; parameters?: Record<string, string> }
   | { kind: 'pythonFile'; pythonFile: string; parameters?: string[] }
   | { kind: 'sqlFile'; path: string; parameters?: Record<string, string>; warehouseId?: string };
+
+/**
+ * The idempotency token of the run a key stands for: its SHA-256 in hex, 64 characters (the
+ * most the API takes) whatever the key's length. The same key gives the same token, so a
+ * repeated submit adopts the run the first one launched; a new run needs a new key.
+ */
+export function idempotencyTokenFor(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
 
 export interface SubmitRunInput {
   runName: string;

@@ -7,6 +7,8 @@
  * DATABRICKS_CATALOG.DATABRICKS_SCHEMA, replaced on a rerun), each table also written as
  * Parquet under its output location; the counts are queried back. Job mode (`plan.job`): a
  * one-time run of the notebook (what the legacy MWAA DAG runs), then the tables' row counts through SQL.
+ * The run's idempotency token is derived from `plan.runKey`: one notebook run per cleaning run,
+ * adopted again by the activity's retries.
  *
  * Streaming: one writer (one SQL session) per stream, kept across calls because opening a
  * session takes a while, dropped after a failed write so the next call starts a fresh one;
@@ -21,7 +23,7 @@ import { streamName } from '../../common/streaming';
 import { cleaningStatements, recordCountsSql, type TopicSources } from '../../sql/render';
 import type { CleaningOutcome, CleaningPlan, StreamWriter, Warehouse, WarehouseDeps } from '../warehouse';
 import { stepTimer, tableCounts } from '../warehouse-shared';
-import { createDatabricksJobs } from './jobs';
+import { createDatabricksJobs, idempotencyTokenFor } from './jobs';
 import { configuredSqlOptions, createDatabricksSql, ensureSchema, qualifiedName, type DatabricksConfig } from './sql';
 import { openDatabricksWriter } from './stream-writer';
 
@@ -34,7 +36,7 @@ export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps)
     const jobs = createDatabricksJobs(db);
     const runId = await jobs.submitRun({
       runName: `pinflow cleaning ${plan.prefix}`,
-      idempotencyToken: plan.runKey.slice(0, 64),
+      idempotencyToken: idempotencyTokenFor(plan.runKey),
       task: { kind: 'notebook', notebookPath: job.notebookPath, parameters: { prefix: plan.prefix, ...job.parameters } },
     });
     const final = await jobs.waitForRun(runId, { signal: plan.signal, onPoll: (s) => plan.heartbeat({ step: 'job', runId, lifeCycleState: s.lifeCycleState }) });

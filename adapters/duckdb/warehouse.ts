@@ -6,6 +6,9 @@
  * (adapters/duckdb/cleaning.ts), exported as Parquet and uploaded, each output replacing
  * whatever its prefix held before. Streaming: a new DuckDB writer per call
  * (adapters/duckdb/stream-writer.ts), staging its batches beside the DuckDB file too.
+ *
+ * A cleaning run's staging folder is `staging/<runKey>`: its own, shared by its attempts only,
+ * emptied when an attempt starts (a retry starts clean) and removed when it ends.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -8,9 +8,11 @@
  *   TCLIService processor that ships inside `@databricks/sql` decodes the requests and encodes
  *   the answers, so the bytes on the wire are the ones the driver's own codec expects.
  * - `startJobsApi()`: the Jobs API 2.1 `runs/submit`, `runs/get`, `runs/cancel` over HTTP.
+ *   A `runs/submit` with an idempotency token already seen launches nothing and answers the
+ *   run that token launched, as Databricks does.
  *
  * Both check the bearer token, record what they received, and take injected faults
- * (429/503 with Retry-After for the next N requests).
+ * (429/503 with Retry-After for the next N requests); the Jobs API can also drop answers.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -183,6 +185,8 @@ export interface HttpRequestRecord {
   path: string;
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** The request was handled but its answer never sent: the connection was closed instead (Jobs `dropResponses`). */
+  dropped?: boolean;
 }
 
 export interface SessionRecord {
@@ -658,6 +662,12 @@ export interface JobsApi {
   /** The scripted life cycle for the next submitted run (default: PENDING, RUNNING, TERMINATED/SUCCESS). */
   scriptNext(steps: RunStep[]): void;
   failNext(n: number, status: number, opts?: { retryAfter?: number; only?: string }): void;
+  /**
+   * Handle the next `n` matching requests (path suffix `only`) as usual, then close the
+   * connection instead of answering: a response lost on the way back (a runs/submit so
+   * dropped has launched its run).
+   */
+  dropResponses(n: number, opts?: { only?: string }): void;
   close(): Promise<void>;
 }
 
@@ -667,6 +677,8 @@ const TASK_KINDS = ['notebook_task', 'spark_python_task', 'sql_task', 'python_wh
 
 export async function startJobsApi(options: { token: string; wrongTokenStatus?: 401 | 403 }): Promise<JobsApi> {
   const faults = new Faults();
+  // Answers to drop (the status is unused).
+  const drops = new Faults();
   const requests: HttpRequestRecord[] = [];
   const submissions: JobsApi['submissions'] = [];
   const runs = new Map<number, RunRecord & { steps: RunStep[]; step: number; pollsInStep: number }>();
@@ -678,6 +690,10 @@ export async function startJobsApi(options: { token: string; wrongTokenStatus?: 
 
   const json = (res: http.ServerResponse, record: HttpRequestRecord, status: number, body: unknown, headers: Record<string, string> = {}) => {
     record.status = status;
+    if (record.dropped) {
+      res.socket?.destroy();
+      return;
+    }
     res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
   };
   const apiError = (code: string, message: string) => ({ error_code: code, message });
@@ -731,6 +747,7 @@ export async function startJobsApi(options: { token: string; wrongTokenStatus?: 
       const call = `${req.method} ${url.pathname}`;
       const record: HttpRequestRecord = { call, path: req.url ?? '', status: 0, headers: req.headers };
       requests.push(record);
+      if (drops.take(call)) record.dropped = true;
       const fault = faults.take(call);
       if (fault) {
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
@@ -828,6 +845,9 @@ export async function startJobsApi(options: { token: string; wrongTokenStatus?: 
     },
     failNext(n, status, opts = {}) {
       faults.add(n, { status, retryAfter: opts.retryAfter, only: opts.only });
+    },
+    dropResponses(n, opts = {}) {
+      drops.add(n, { status: 0, only: opts.only });
     },
     close: () => closeServer(server),
   };
