@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type KafkaConfig, type Message, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import { addressOf, type Config } from '../config';
 import { guarded } from '../common/errors';
 import { describeKafkaSecurity } from '../config/kafka-security';
@@ -118,6 +118,14 @@ export function chunksBySize(batches: TopicBatch[], maxBytes: number): TopicBatc
 }
 
 /**
+ * A transactional producer's settings (the emulation's lanes, and the benchmark's bare
+ * transactional baseline): idempotent, one request in flight, the Java client's partitioner.
+ */
+export function transactionalProducerConfig(transactionalId: string): ProducerConfig {
+  return { transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, createPartitioner: javaCompatiblePartitioner };
+}
+
+/**
  * Exactly-once batches across activity retries and worker crashes.
  *
  * Each batch is sent in one Kafka transaction that also commits a progress marker: the
@@ -191,13 +199,7 @@ export class TransactionalSender {
       cached.busy = true;
       return { producer: cached.producer, committedByUs: cached.committed };
     }
-    const producer = this.kafka().producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: 60_000,
-      createPartitioner: javaCompatiblePartitioner,
-    });
+    const producer = this.kafka().producer(transactionalProducerConfig(transactionalId));
     await producer.connect();
     this.producers.set(transactionalId, { producer, busy: true });
     return { producer };

@@ -6,7 +6,11 @@
  * (DuckDB, in a process of its own) beside local Apache Spark (PySpark, local[2]) on the same
  * files in the same run; both write every table as Parquet. Prints wall times, their ratio
  * and each engine's peak RSS. The S3 download of the same objects (what the cleaning activity
- * does before DuckDB runs) is timed separately.
+ * does before DuckDB runs) is timed separately. Figures also in bench/results/cleaning.json
+ * (bench/results.ts; spark_ratio is null with --skip-spark).
+ *
+ * The DuckDB run is this file again in a child process, told so by PINFLOW_BENCH_DUCKDB_CHILD
+ * (a JSON {root, out}); it prints its figures as one JSON line.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,15 +24,27 @@ import { SOURCE_TABLES } from '../common/source-tables';
 import { sparkStatements, type TopicSources } from '../sql/render';
 import { syntheticPost } from '../scripts/db-seed';
 import { ProgressPrinter } from '../cli/progress';
+import { defineCommand, parseCommandLine } from '../cli/args';
+import { runCommand } from '../cli/command';
 import { ensureSpark, runSparkSql } from '../test/tools/spark';
 import { stackUp } from '../stack';
 import { toMessage } from '../test/helpers/landed-fixture';
+import { wholeOption } from './options';
+import { writeResults } from './results';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const has = (name: string) => process.argv.includes(name);
+export const COMMAND = defineCommand({
+  script: 'bench:cleaning',
+  options: {
+    posts: { value: 'N', help: 'synthetic posts landed as NDJSON on local disk, written once per size (default 1000000)' },
+    'skip-spark': { help: 'leave out the Spark run (spark_ratio is then null)' },
+    'skip-s3': { help: 'leave out the timed S3 download' },
+  },
+  about:
+    'Clean + the nine analytics over --posts synthetic posts landed as NDJSON objects, on DuckDB (in a process of its own) beside local Apache Spark on the same files, ' +
+    "in one run: wall times, their ratio, each engine's peak RSS, and the S3 download of the same objects timed apart. Writes the figures to bench/results/cleaning.json.",
+});
+
+const CHILD_ENV = 'PINFLOW_BENCH_DUCKDB_CHILD';
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
@@ -100,7 +116,8 @@ async function duckdbChild(root: string, out: string) {
 
 function runDuckdbInChild(root: string, out: string): Promise<{ ms: number; rows: Record<string, number>; timings: Array<{ name: string; ms: number }>; peakRssBytes: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--child-duckdb', root, out], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = { ...process.env, [CHILD_ENV]: JSON.stringify({ root, out }) };
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout.trim().split('\n').pop()!)) : reject(new Error(`DuckDB child exited ${code}`))));
@@ -144,8 +161,9 @@ async function s3Download(root: string): Promise<{ ms: number; objects: number; 
   return { ms, objects: objects.length, bytes: objects.reduce((n, o) => n + o.size, 0) };
 }
 
-async function main() {
-  const posts = arg('--posts', 1_000_000);
+async function main(argv: string[]): Promise<void> {
+  const opts = parseCommandLine(COMMAND, argv).values;
+  const posts = wholeOption(opts, 'posts', 1_000_000, 1, 50_000_000);
   const base = path.join(PROJECT_ROOT, '.cache', 'bench-cleaning');
   const root = path.join(base, `landed-${posts}`);
   const sources = ensureLanded(root, posts);
@@ -159,7 +177,7 @@ async function main() {
   console.log(`  slowest steps: ${slowest.map((t) => `${t.name} ${secs(t.ms)}`).join(', ')}`);
 
   let spark: Awaited<ReturnType<typeof runSparkSql>> | undefined;
-  if (!has('--skip-spark')) {
+  if (!opts['skip-spark']) {
     await ensureSpark();
     console.log('Spark (local[2]): the same statements in the Spark dialect, Parquet export of 12 tables ...');
     const out = path.join(base, 'out-spark');
@@ -175,7 +193,7 @@ async function main() {
   }
 
   let download: Awaited<ReturnType<typeof s3Download>> | undefined;
-  if (!has('--skip-s3')) {
+  if (!opts['skip-s3']) {
     console.log('S3 download of the same objects (the cleaning activity\'s staging step, 8 streams) ...');
     download = await s3Download(root);
     console.log(`  ${secs(download.ms)} for ${download.objects} objects, ${mb(download.bytes)} (${fmt(download.bytes / 2 ** 20 / (download.ms / 1000))} MiB/s)`);
@@ -188,20 +206,27 @@ async function main() {
     console.log(`  ratio Spark / DuckDB:     ${(spark.totalMs / duck.ms).toFixed(1)}x (goal >= 10x); statements only: ${((spark.totalMs - spark.startupMs) / duck.ms).toFixed(1)}x`);
   }
   if (download) console.log(`  + S3 download before DuckDB: ${secs(download.ms)}`);
+  writeResults('cleaning', {
+    params: { posts, skip_spark: Boolean(opts['skip-spark']), skip_s3: Boolean(opts['skip-s3']) },
+    figures: {
+      duckdb_s: duck.ms / 1000,
+      spark_ratio: spark ? spark.totalMs / duck.ms : null,
+      spark_statements_ratio: spark ? (spark.totalMs - spark.startupMs) / duck.ms : null,
+      duckdb_peak_rss_mb: duck.peakRssBytes / 2 ** 20,
+      input_objects: size.files,
+      input_mb: size.bytes / 2 ** 20,
+      s3_download_s: download ? download.ms / 1000 : null,
+    },
+    baseline: spark ? { spark_s: spark.totalMs / 1000, spark_startup_s: spark.startupMs / 1000, spark_peak_rss_mb: spark.peakRssBytes / 2 ** 20 } : {},
+  });
 }
 
-if (process.argv.includes('--child-duckdb')) {
-  const i = process.argv.indexOf('--child-duckdb');
-  duckdbChild(process.argv[i + 1]!, process.argv[i + 2]!).catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  main().then(
-    () => process.exit(0),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+/** The DuckDB child (PINFLOW_BENCH_DUCKDB_CHILD set), or the benchmark. */
+function entry(argv: string[]): Promise<void> {
+  const child = process.env[CHILD_ENV];
+  if (child === undefined) return main(argv);
+  const { root, out } = JSON.parse(child) as { root: string; out: string };
+  return duckdbChild(root, out);
 }
+
+if (require.main === module) runCommand(COMMAND, entry);

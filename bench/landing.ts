@@ -4,14 +4,17 @@
  * Records/s landed by landingWorkflow (untilNow, worker in its own process) from 3 topics
  * holding --records records in total (~1 KB each, emulation-like JSON), beside a bare loop in
  * this process that consumes the same topics with the same client (kafkajs) and writes the same
- * objects to the same S3 server without Temporal. Also the worker's peak RSS and the Temporal
- * history events per million records.
+ * objects to the same S3 server without Temporal (bare, workflow, bare again; the ratio uses the
+ * mean of the two bare runs). Also the worker's peak RSS and the Temporal history events per
+ * million records. Figures also in bench/results/landing.json (bench/results.ts).
  */
 import fs from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createKafka, ensureTopics, javaCompatiblePartitioner } from '../adapters/kafka';
 import { LANDING_FETCH } from '../activities/landing';
 import { createS3Client } from '../adapters/s3';
+import { defineCommand, parseCommandLine } from '../cli/args';
+import { runCommand } from '../cli/command';
 import { loadConfig, readEnv } from '../config';
 import { landableLine } from '../activities/landable';
 import { objectKey, type LandingInput, type LandingResult } from '../common/landing';
@@ -19,16 +22,26 @@ import { syntheticPost } from '../scripts/db-seed';
 import { stackUp } from '../stack';
 import { connectClient } from '../workers/client';
 import { spawnWorker } from '../test/helpers/data';
+import { wholeOption } from './options';
+import { writeResults } from './results';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
+export const COMMAND = defineCommand({
+  script: 'bench:landing',
+  options: {
+    records: { value: 'N', help: 'records in the 3 topics in total, produced once per size (default 1000000)' },
+    'flush-size': { value: 'N', help: 'records per object at most (default 10000)' },
+  },
+  about:
+    'Records/s landed by landingWorkflow (untilNow, worker in its own process) beside a bare kafkajs + S3 loop landing the same topics, in one run ' +
+    "(bare, workflow, bare); also the worker's peak RSS and the history events per million records. Writes the figures to bench/results/landing.json.",
+});
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
-async function main() {
-  const RECORDS = arg('--records', 1_000_000);
-  const FLUSH = arg('--flush-size', 10_000);
+async function main(argv: string[]): Promise<void> {
+  const opts = parseCommandLine(COMMAND, argv).values;
+  const RECORDS = wholeOption(opts, 'records', 1_000_000, 3, 100_000_000);
+  const FLUSH = wholeOption(opts, 'flush-size', 10_000, 1, 1_000_000);
   const perTopic = Math.ceil(RECORDS / 3);
   const stamp = Date.now().toString(36);
   const prefix = `bench-land-${RECORDS}`;
@@ -157,12 +170,19 @@ async function main() {
   console.log(`  ratio workflow / bare    ${(wf.rate / mean).toFixed(2)}`);
   console.log(`  worker peak RSS          ${fmt(wf.rssMb)} MB`);
   console.log(`  history events           ${wf.events} for this run = ${fmt((wf.events / wf.result.records) * 1_000_000)} per million records`);
+  writeResults('landing', {
+    params: { records: RECORDS, flush_size: FLUSH },
+    figures: {
+      ratio: wf.rate / mean,
+      worker_peak_rss_mb: wf.rssMb,
+      workflow_records_s: wf.rate,
+      records: wf.result.records,
+      objects: wf.result.objects,
+      history_events: wf.events,
+      history_events_per_million: (wf.events / wf.result.records) * 1_000_000,
+    },
+    baseline: { bare_records_s: [bare1, bare2], bare_mean_records_s: mean },
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module) runCommand(COMMAND, main);

@@ -7,29 +7,38 @@
  * overhead (workflow and child starts, activity round trips, S3 listings, an empty warehouse
  * transaction), per stage. Medians of --runs runs each; the data runs land once and then clean
  * the same objects (landing finds nothing new), so the first data run is reported apart.
+ * Figures also in bench/results/pipeline.json (bench/results.ts).
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig, readEnv } from '../config';
+import { defineCommand, parseCommandLine } from '../cli/args';
+import { runCli } from '../cli/command';
+import { loadConfig, readEnv, type Config } from '../config';
 import { todayUtc, type DailyPipelineResult } from '../common/daily';
 import { loadDir } from '../scripts/db-load';
 import { runEmulate } from '../scripts/emulate';
 import { SAMPLE_DIR_DEFAULT } from '../cli/paths';
 import { runPipeline } from '../scripts/pipeline';
 import { stackUp } from '../stack';
+import { wholeOption } from './options';
+import { writeResults } from './results';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
+export const COMMAND = defineCommand({
+  script: 'bench:pipeline',
+  options: {
+    runs: { value: 'N', help: 'runs of each kind the medians are taken over, 1-100 (default 3)' },
+  },
+  about:
+    'Wall time of dailyPipelineWorkflow on the real sample beside the same pipeline on a prefix with no data (the orchestration overhead), per stage, ' +
+    'in one run: the first run on the sample, then medians of --runs reruns of each. Writes the figures to bench/results/pipeline.json.',
+});
+
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function main() {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const runs = arg('--runs', 3);
+async function main(baseConfig: Config, argv: string[]): Promise<void> {
+  const runs = wholeOption(parseCommandLine(COMMAND, argv).values, 'runs', 3, 1, 100);
   const stamp = Date.now().toString(36);
   const base = readEnv();
-  const db = new URL(loadConfig(base).mysql.url);
+  const db = new URL(baseConfig.mysql.url);
   db.pathname = `/pinterest_test_bench_pipeline_${stamp}`;
   const cfg = (prefix: string) => loadConfig({ ...base, MYSQL_URL: db.toString(), PIPELINE_PREFIX: prefix, TEMPORAL_TASK_QUEUE: `bench-pipeline-${stamp}` });
   const data = cfg(`bench-pipe-${stamp}`);
@@ -63,12 +72,24 @@ async function main() {
   const dataClean = median(withData.map((x) => x.r.stageMs.cleaning));
   const emptyClean = median(without.map((x) => x.r.stageMs.cleaning));
   console.log(`  cleaning on the sample vs empty: ${(dataClean / emptyClean).toFixed(1)}x; the first run's work beyond the overhead: ${s(first.wall - median(without.map((x) => x.wall)))}`);
+  const med = (xs: Array<{ wall: number; r: DailyPipelineResult }>, f: (x: { wall: number; r: DailyPipelineResult }) => number) => median(xs.map(f)) / 1000;
+  writeResults('pipeline', {
+    params: { runs },
+    figures: {
+      first_run_s: first.wall / 1000,
+      first_landing_s: first.r.stageMs.landing / 1000,
+      first_cleaning_s: first.r.stageMs.cleaning / 1000,
+      rerun_s: med(withData, (x) => x.wall),
+      rerun_cleaning_s: dataClean / 1000,
+      overhead_s: med(without, (x) => x.wall),
+      cleaning_vs_empty: dataClean / emptyClean,
+    },
+    baseline: {
+      no_data_s: without.map((x) => x.wall / 1000),
+      no_data_landing_s: med(without, (x) => x.r.stageMs.landing),
+      no_data_cleaning_s: emptyClean / 1000,
+    },
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+if (require.main === module) runCli(COMMAND, main);

@@ -13,7 +13,8 @@
  * "Queryable" is observed, not inferred: the streaming workflows run on a worker in this process,
  * and another DuckDB connection polls the stream tables every 50 ms for new rows (rowid order).
  * The `_arrival` column (set when the row is written, just before commit) gives a second figure.
- * Records are synthetic posts (scripts/db-seed's generator), keys unique per run.
+ * Records are synthetic posts (scripts/db-seed's generator), keys unique per run. Figures also
+ * in bench/results/streaming.json (bench/results.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,16 +33,43 @@ import { stackUp } from '../stack';
 import { toMessage } from '../test/helpers/landed-fixture';
 import { createWorker } from '../workers/worker';
 import { stopSignal } from '../workflows/streaming';
+import { defineCommand, parseCommandLine } from '../cli/args';
+import { runCommand } from '../cli/command';
+import { wholeListOption, wholeOption } from './options';
+import { writeResults } from './results';
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1]! : dflt;
-};
-const RATE = Number(arg('--rate', '500'));
-const DURATION_S = Number(arg('--duration', '60'));
-const RAMP = arg('--ramp', '1000,1500,2000,2500,3000,4000').split(',').map(Number);
-const STEP_S = Number(arg('--step', '15'));
-const POLL_MS = Number(arg('--poll-ms', String(DEFAULT_POLL_INTERVAL_MS)));
+export const COMMAND = defineCommand({
+  script: 'bench:streaming',
+  options: {
+    rate: { value: 'N', help: 'posts/s of the steady phase (3 records a post), 1-100000 (default 500)' },
+    duration: { value: 'S', help: 'seconds of the steady phase, 1-3600 (default 60)' },
+    ramp: { value: 'R1,R2,...', help: 'the rates of the ramp, posts/s (default 1000,1500,2000,2500,3000,4000)' },
+    step: { value: 'S', help: 'seconds of each ramp step, 1-3600 (default 15)' },
+    'poll-ms': { value: 'MS', help: `GetRecords poll interval of the workflows and the baseline, 10-60000 (default ${DEFAULT_POLL_INTERVAL_MS})` },
+  },
+  about:
+    'Freshness of the near-real-time path (PutRecords call -> row queryable in the DuckDB stream table, p50 and p95) at --rate posts/s for --duration s, ' +
+    'then the highest rate of the ramp whose p95 stays under 5 s; beside a bare GetRecords loop per shard in the same run. Writes the figures to bench/results/streaming.json.',
+});
+
+interface StreamingBenchOptions {
+  rate: number;
+  durationS: number;
+  ramp: number[];
+  stepS: number;
+  pollMs: number;
+}
+
+function parseOptions(argv: string[]): StreamingBenchOptions {
+  const v = parseCommandLine(COMMAND, argv).values;
+  return {
+    rate: wholeOption(v, 'rate', 500, 1, 100_000),
+    durationS: wholeOption(v, 'duration', 60, 1, 3_600),
+    ramp: wholeListOption(v, 'ramp', [1000, 1500, 2000, 2500, 3000, 4000], 1, 100_000),
+    stepS: wholeOption(v, 'step', 15, 1, 3_600),
+    pollMs: wholeOption(v, 'poll-ms', DEFAULT_POLL_INTERVAL_MS, 10, 60_000),
+  };
+}
 const SEED = 7;
 const GRACE_MS = 10_000;
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
@@ -124,7 +152,7 @@ async function waitAllSeen(from: number, to: number): Promise<void> {
 }
 
 /** Baseline: one bare GetRecords loop per shard, records handed to JavaScript and nothing else. */
-function bareConsumer(client: ReturnType<typeof createKinesisClient>, prefix: string): { stop: () => Promise<void> } {
+function bareConsumer(client: ReturnType<typeof createKinesisClient>, prefix: string, pollMs: number): { stop: () => Promise<void> } {
   let stopped = false;
   const loops: Promise<void>[] = [];
   for (const topic of STREAM_TOPICS) {
@@ -143,7 +171,7 @@ function bareConsumer(client: ReturnType<typeof createKinesisClient>, prefix: st
                 if (!seenAt.has(id)) seenAt.set(id, now);
               }
               it = res.NextShardIterator;
-              if ((res.Records ?? []).length === 0 || (res.MillisBehindLatest ?? 0) === 0) await sleep(POLL_MS);
+              if ((res.Records ?? []).length === 0 || (res.MillisBehindLatest ?? 0) === 0) await sleep(pollMs);
             }
           }),
         );
@@ -188,11 +216,11 @@ function tablePoller(db: DuckDBConnection): { stop: () => Promise<void> } {
   };
 }
 
-async function ramp(label: string, client: ReturnType<typeof createKinesisClient>, prefix: string): Promise<{ best: number; steps: string[] }> {
+async function ramp(label: string, client: ReturnType<typeof createKinesisClient>, prefix: string, o: StreamingBenchOptions): Promise<{ best: number; steps: string[] }> {
   let best = 0;
   const steps: string[] = [];
-  for (const rate of RAMP) {
-    const p = await produce(client, prefix, rate, STEP_S);
+  for (const rate of o.ramp) {
+    const p = await produce(client, prefix, rate, o.stepS);
     await waitAllSeen(p.from, p.to);
     const s = stats(p.from, p.to);
     const ok = s.p95 < 5_000 && s.missed === 0 && p.achieved >= rate * 0.95;
@@ -204,7 +232,9 @@ async function ramp(label: string, client: ReturnType<typeof createKinesisClient
   return { best, steps };
 }
 
-async function main() {
+async function main(argv: string[]): Promise<void> {
+  const o = parseOptions(argv);
+  const { rate: RATE, durationS: DURATION_S, ramp: RAMP, stepS: STEP_S, pollMs: POLL_MS } = o;
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const stamp = Date.now().toString(36);
   const prefix = `bench-stream-${stamp}`;
@@ -219,13 +249,13 @@ async function main() {
 
   // Baseline: steady rate, then the ramp.
   console.log(`\nbaseline (bare GetRecords loop): ${RATE} posts/s for ${DURATION_S} s ...`);
-  let bare = bareConsumer(kinesis, basePrefix);
+  let bare = bareConsumer(kinesis, basePrefix, POLL_MS);
   const bareSteady = await produce(kinesis, basePrefix, RATE, DURATION_S);
   await waitAllSeen(bareSteady.from, bareSteady.to);
   const bareStats = stats(bareSteady.from, bareSteady.to);
   console.log(`  p50 ${fmt(bareStats.p50)} ms, p95 ${fmt(bareStats.p95)} ms (produced ${fmt(bareSteady.achieved)} posts/s)`);
   console.log(`baseline ramp (${STEP_S} s steps):`);
-  const bareRamp = await ramp('bare', kinesis, basePrefix);
+  const bareRamp = await ramp('bare', kinesis, basePrefix, o);
   await bare.stop();
   bare = { stop: async () => {} };
 
@@ -259,7 +289,7 @@ async function main() {
   const arrivalStats = stats(steady.from, steady.to, arrivals);
   console.log(`  by _arrival: p50 ${fmt(arrivalStats.p50)} ms, p95 ${fmt(arrivalStats.p95)} ms`);
   console.log(`streamingWorkflow ramp (${STEP_S} s steps):`);
-  const wfRamp = await ramp('workflow', kinesis, prefix);
+  const wfRamp = await ramp('workflow', kinesis, prefix, o);
 
   const finals: StreamingStatus[] = [];
   for (const h of handles) await h.signal(stopSignal);
@@ -299,15 +329,28 @@ async function main() {
   console.log(`  (a failed step can be the producer or kinesalite, not the consumer: see "produced" in the step lines)`);
   console.log(`=== ${fmt(total)} rows written, ${dupCheck} duplicate keys; history events per workflow ${events.join(', ')}; spans ${finals.map((f) => f.spans).join(', ')}; runs ${finals.map((f) => f.runs).join(', ')}`);
 
+  writeResults('streaming', {
+    params: { rate: RATE, duration_s: DURATION_S, ramp: RAMP, step_s: STEP_S, poll_ms: POLL_MS },
+    figures: {
+      workflow_p50_ms: wfStats.p50,
+      workflow_p95_ms: wfStats.p95,
+      workflow_max_ms: wfStats.max,
+      workflow_missed: wfStats.missed,
+      arrival_p50_ms: arrivalStats.p50,
+      arrival_p95_ms: arrivalStats.p95,
+      bare_p50_ms: bareStats.p50,
+      bare_p95_ms: bareStats.p95,
+      workflow_max_rate: wfRamp.best || null,
+      bare_max_rate: bareRamp.best || null,
+      rows_written: total,
+      duplicate_keys: dupCheck,
+    },
+    baseline: { steady: { p50_ms: bareStats.p50, p95_ms: bareStats.p95, max_ms: bareStats.max, missed: bareStats.missed, produced_posts_s: bareSteady.achieved }, ramp: bareRamp.steps },
+  });
+
   await Promise.allSettled(names.map((StreamName) => kinesis.send(new DeleteStreamCommand({ StreamName }))));
   kinesis.destroy();
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(`bench:streaming failed: ${err instanceof Error ? err.stack : String(err)}`);
-    process.exit(1);
-  },
-);
+if (require.main === module) runCommand(COMMAND, main);
