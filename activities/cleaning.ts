@@ -2,7 +2,9 @@
  * Cleaning activities: find the landed objects, have the warehouse (the Warehouse port,
  * adapters/warehouse.ts) run the cleaning and analytics statements over them and publish
  * every table as Parquet under `cleaned/` and `analytics/`, and report the result. A rerun
- * replaces the outputs.
+ * replaces the outputs. With an `interval` the warehouse merges that date's objects into the
+ * cleaned tables and writes the date's outputs under `analytics/<name>/date=<date>/` (the
+ * result's tables then count the interval's records and keys).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import {
   ANALYTICS_NAMES,
   CLEANED_NAMES,
+  datedOutputKeyPrefix,
   describeSource,
   outputKeyPrefix,
   validateCleaningInput,
@@ -53,7 +56,8 @@ function localInventory(dir: string, topic: string): LandedObject[] {
 }
 
 export function cleaningActivities(s3: ReturnType<typeof s3Adapter>, warehouse: Warehouse) {
-  const outputLocation = (input: CleaningInput, kind: 'cleaned' | 'analytics', name: string) => `s3://${s3.bucket}/${outputKeyPrefix(input.outputRoot ?? '', kind, name)}`;
+  const outputLocation = (input: CleaningInput, kind: 'cleaned' | 'analytics', name: string) =>
+    `s3://${s3.bucket}/${kind === 'analytics' && input.interval ? datedOutputKeyPrefix(input.outputRoot ?? '', name, input.interval.date) : outputKeyPrefix(input.outputRoot ?? '', kind, name)}`;
 
   /** The workflow's result: counts, locations, timings (never rows). */
   function result(input: CleaningInput, objects: Inventory, run: CleaningOutcome): CleaningResult {
@@ -68,6 +72,7 @@ export function cleaningActivities(s3: ReturnType<typeof s3Adapter>, warehouse: 
       analytics: Object.fromEntries(ANALYTICS_NAMES.map((n) => [n, { rows: run.rows[n]!, location: outputLocation(input, 'analytics', n) }])) as CleaningResult['analytics'],
       timings: run.timings,
       jobRunUrl: run.jobRunUrl,
+      ...(input.interval && run.interval ? { interval: { date: input.interval.date, partial: input.interval.partial, ...run.interval } } : {}),
     };
   }
 
@@ -138,6 +143,7 @@ export function cleaningActivities(s3: ReturnType<typeof s3Adapter>, warehouse: 
           landed: landedSource(input, objects),
           output: { bucket: s3.bucket, root: input.outputRoot ?? '' },
           job: input.databricksJob,
+          ...(input.interval ? { interval: input.interval } : {}),
           signal: ctx.cancellationSignal,
           heartbeat: (details) => ctx.heartbeat(details),
         });

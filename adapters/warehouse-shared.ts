@@ -1,15 +1,16 @@
 /**
  * What the warehouse implementations (adapters/duckdb/, adapters/databricks/) do the same way:
  * reading the per-topic record counts, timing steps, and splitting a stream batch into the
- * NDJSON lines the cleaning SQL reads and the dead letters (by each record's landing verdict).
- * Node-only, no I/O.
+ * NDJSON lines the cleaning SQL reads and the dead letters (by each record's landing verdict),
+ * and clearing an output's undated objects for an interval run (the one S3 call here). Node-only.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { CLEANED_TABLES } from '../common/analytics';
 import type { TableCounts } from '../common/cleaning';
-import { NonRetryable } from '../common/errors';
+import { guarded, NonRetryable } from '../common/errors';
 import { SOURCE_TABLES, type SourceTable } from '../common/source-tables';
 import type { StreamTopic } from '../common/streaming';
+import { deleteOthers, listKeys, type s3Adapter } from './s3';
 import type { StreamRecord } from './warehouse';
 
 /** A row of recordCountsSql (either engine) as the counts the result reports. */
@@ -66,4 +67,15 @@ export function splitBatch(records: StreamRecord[]): SplitBatch {
     } else out.dead.push({ record: r, reason: r.landable.reason });
   }
   return out;
+}
+
+/**
+ * Removes the objects of an analytics output that lie beside its `date=` folders (a full
+ * run's output): readers of the partitioned layout would take them for rows of every date.
+ */
+export async function clearUndated(s3: ReturnType<typeof s3Adapter>, bucket: string, outputPrefix: string): Promise<void> {
+  await guarded('S3', s3.address, async () => {
+    const dated = (await listKeys(s3.client(), bucket, outputPrefix)).filter((k) => k.startsWith(`${outputPrefix}date=`));
+    await deleteOthers(s3.client(), bucket, outputPrefix, new Set(dated));
+  });
 }

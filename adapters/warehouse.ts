@@ -15,7 +15,8 @@
  */
 import type { Config } from '../config';
 import type { CleanedTableName } from '../common/analytics';
-import type { CleaningInput, TableCounts } from '../common/cleaning';
+import type { CleaningInput, IntervalRunSummary, TableCounts } from '../common/cleaning';
+import type { IntervalManifest } from '../common/interval';
 import type { StreamTopic } from '../common/streaming';
 import type { TopicSources } from '../sql/render';
 import { databricksWarehouse } from './databricks/warehouse';
@@ -50,6 +51,12 @@ export interface CleaningPlan {
   output: { bucket: string; root: string };
   /** A notebook that builds the tables instead of the statements: warehouses with a Jobs API run it, others ignore it. */
   job?: CleaningInput['databricksJob'];
+  /**
+   * An interval run (sql/incremental.ts): the objects of `landed` with a first offset below the
+   * interval's ends are merged into the cleaned tables, the analytics of its date go to
+   * `<root>analytics/<name>/date=<date>/`. Without it, the full recompute.
+   */
+  interval?: IntervalManifest;
   signal?: AbortSignal;
   /** Progress of a long step (the activity heartbeats it). */
   heartbeat: (details: Record<string, unknown>) => void;
@@ -64,6 +71,8 @@ export interface CleaningOutcome {
   timings: Array<{ name: string; ms: number }>;
   /** The job run's page, when a notebook built the tables. */
   jobRunUrl?: string;
+  /** Interval runs: what was merged and the current state's rows (`tables` then count the interval). */
+  interval?: Omit<IntervalRunSummary, 'date' | 'partial'>;
 }
 
 /** One Kinesis record as the writers see it. */

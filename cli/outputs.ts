@@ -56,6 +56,7 @@ export async function writeOutputs(config: Config, result: CleaningResult, dir: 
       ...extra,
       objectsRead: result.objectsRead,
       bytesRead: result.bytesRead,
+      ...(result.interval ? { interval: result.interval } : {}),
       tables: result.tables,
       analytics: result.analytics,
       timings: result.timings,
@@ -73,8 +74,14 @@ export async function writeOutputs(config: Config, result: CleaningResult, dir: 
 
 /** One line per cleaned table (rows, records read, duplicates, what was left out) and per analytics output. */
 export function printCleaningResult(result: CleaningResult, log: (s: string) => void): void {
+  const iv = result.interval;
+  if (iv) log(`  interval ${iv.date}${iv.partial ? ' (partial)' : ''}: merged ${iv.objects} objects of the interval${iv.earlierObjects ? ` and ${iv.earlierObjects} earlier objects not merged before` : ''}`);
   for (const [name, t] of Object.entries(result.tables)) {
     const left = Object.entries(t.leftOut).map(([why, n]) => `${n} ${why.replace(/_/g, ' ')}`);
+    if (iv) {
+      log(`  ${name}: ${t.rows.toLocaleString('en')} rows as of ${iv.date} (${iv.currentRows[name as keyof typeof iv.currentRows].toLocaleString('en')} now); the interval's ${t.read.toLocaleString('en')} records: ${t.inserted ?? 0} keys inserted, ${t.replaced ?? 0} replaced, ${t.duplicates} duplicates${left.length ? `, left out: ${left.join(', ')}` : ''}`);
+      continue;
+    }
     log(`  ${name}: ${t.rows.toLocaleString('en')} rows from ${t.read.toLocaleString('en')} records (${t.duplicates} duplicates replaced${left.length ? `, left out: ${left.join(', ')}` : ''})`);
   }
   for (const [name, a] of Object.entries(result.analytics)) log(`  ${name}: ${a.rows} rows -> ${a.location}`);

@@ -3,8 +3,12 @@
  *
  * One SQL text per statement lives in `sql/cleaning/*.sql` and `sql/analytics/*.sql`, written
  * in the common subset of Spark SQL and DuckDB. Where the engines differ the text calls a
- * macro, `@name(args)` or `@name`, expanded here; the dialect layer is this file's `DIALECTS`
- * table plus how each engine reads the landed files (`recordsSql`). Nothing else differs.
+ * macro, `@name(args)`, expanded here; the dialect layer is this file's `DIALECTS` table plus
+ * how each engine reads the landed files (`recordsSql`). Nothing else differs.
+ *
+ * SQL that several statements share is a template, `sql/templates/<name>.sql`, called as
+ * `@name(param => value, ...)`: each `{param}` of the template takes the value's text, then
+ * the whole is expanded like any statement (`fillTemplate`).
  *
  * Differences the macros absorb:
  * - regex literals: Spark string literals process backslash escapes, DuckDB's do not (@re);
@@ -51,9 +55,14 @@ const DIALECTS: Record<Dialect, typeof sparkLike> = {
   },
 };
 
-/** Stream mode (issue: Kinesis path): every record is its own row, and carries where it came from. */
+/**
+ * stream: every record is its own row, and carries where it came from (the Kinesis path).
+ * versions: one row per key and landed object (its latest record there), carrying the
+ * record's position (the incremental cleaning's versions, sql/incremental.ts).
+ */
 export interface RenderOptions {
   stream?: boolean;
+  versions?: boolean;
 }
 
 type Macro = (args: string[], d: (typeof DIALECTS)[Dialect], opts: RenderOptions) => string;
@@ -68,6 +77,10 @@ function unquote(literal: string): string {
   return m[1]!;
 }
 
+/** An integer (JSON number or numeric string, `42` or `42.0`) as `type`, else NULL. */
+const integer = (s: string, type: string, d: (typeof DIALECTS)[Dialect]) =>
+  `try_cast(regexp_extract(${s}, ${regex(d, '^{WS}*(-?[0-9]+)(\\.0+)?{WS}*$')}, 1) AS ${type})`;
+
 const MACROS: Record<string, Macro> = {
   re: ([p], d) => regex(d, unquote(p!)),
   q: ([id], d) => d.quote(id!.trim()),
@@ -75,17 +88,19 @@ const MACROS: Record<string, Macro> = {
   array: (args, d) => d.array(args),
   // Text rule: empty or whitespace-only -> NULL; anything else kept as it is.
   text: ([s], d) => `CASE WHEN ${d.matches(s!, regex(d, '^{WS}*$'))} THEN NULL ELSE ${s} END`,
-  // A usable key: an integer (JSON number or numeric string, `42` or `42.0`), else NULL.
-  key: ([s], d) => `try_cast(regexp_extract(${s}, ${regex(d, '^{WS}*(-?[0-9]+)(\\.0+)?{WS}*$')}, 1) AS BIGINT)`,
+  // A usable key (BIGINT) and an INT column, by the same integer rule.
+  key: ([s], d) => integer(s!, 'BIGINT', d),
+  int: ([s], d) => integer(s!, 'INT', d),
   double: ([s], d) => `try_cast(regexp_extract(${s}, ${regex(d, '^{WS}*(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?){WS}*$')}, 1) AS DOUBLE)`,
   // Zoneless timestamp from the two spec forms; fraction truncated to microseconds; else NULL.
   timestamp: ([s], d) =>
     `CASE WHEN ${d.matches(s!, regex(d, TIMESTAMP_TEXT))} THEN try_cast(concat(substr(${s}, 1, 10), ' ', substr(${s}, 12, 8), ` +
     `regexp_extract(${s}, ${regex(d, '^.{19}(\\.[0-9]{1,6})')}, 1)) AS ${d.timestampType}) END`,
   // Batch: one row per key (latest wins). Stream: no collapsing, each record is cleaned alone.
-  dedup_key: ([k], _d, o) => (o.stream ? 'src_file, line_no, elem_no' : k!),
-  // Stream: the record's position travels with its cleaned row (for idempotent appends).
-  carry: (_a, _d, o) => (o.stream ? ', src_file, line_no, elem_no' : ''),
+  // Versions: one row per key and object.
+  dedup_key: ([k], _d, o) => (o.stream ? 'src_file, line_no, elem_no' : o.versions ? `${k}, src_file` : k!),
+  // Stream and versions: the record's position travels with its cleaned row.
+  carry: (_a, _d, o) => (o.stream ? ', src_file, line_no, elem_no' : o.versions ? ', src_file, start_offset, line_no, elem_no' : ''),
   age_group_rank: ([s]) => `CASE ${s} WHEN '18-24' THEN 1 WHEN '25-35' THEN 2 WHEN '36-50' THEN 3 WHEN '+50' THEN 4 END`,
 };
 
@@ -111,7 +126,43 @@ function splitArgs(text: string): string[] {
   return args;
 }
 
-/** Expands every `@macro(...)` of `sql` for `dialect` (arguments first, innermost out). */
+/** The text of `sql/templates/<name>.sql`, or undefined if there is no such template. */
+function readTemplate(name: string): string | undefined {
+  const file = path.join(SQL_DIR, 'templates', `${name}.sql`);
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+}
+
+/**
+ * A template with each `{param}` (outside string literals and comments) replaced by the text
+ * of the call's `param => value`. The call must give every parameter the template uses, once,
+ * and no other.
+ */
+export function fillTemplate(name: string, template: string, args: string[]): string {
+  const values = new Map<string, string>();
+  for (const arg of args) {
+    const m = /^([a-z_]+)\s*=>\s*(\S[\s\S]*)$/.exec(arg);
+    if (!m) throw new Error(`@${name}(...): expected \`param => value\`, got ${JSON.stringify(arg)}`);
+    if (values.has(m[1]!)) throw new Error(`@${name}(...): ${m[1]} is given twice`);
+    values.set(m[1]!, m[2]!);
+  }
+  const used = new Set<string>();
+  // String literals and comments are copied as they are; `{param}` elsewhere is replaced.
+  const filled = template.replace(/'[^']*'|--[^\n]*|\{([a-z_]+)\}/g, (whole, param: string | undefined) => {
+    if (param === undefined) return whole;
+    const value = values.get(param);
+    if (value === undefined) throw new Error(`@${name}(...): no value for {${param}}`);
+    used.add(param);
+    return value;
+  });
+  const unused = [...values.keys()].filter((p) => !used.has(p));
+  if (unused.length > 0) throw new Error(`@${name}(...): template sql/templates/${name}.sql has no {${unused.join('}, {')}}`);
+  return filled;
+}
+
+/**
+ * Expands every `@macro(...)` of `sql` for `dialect` (arguments first, innermost out), and
+ * every `@template(...)`: filled with the arguments as written, then expanded.
+ */
 export function expandMacros(sql: string, dialect: Dialect, opts: RenderOptions = {}): string {
   const d = DIALECTS[dialect];
   const expand = (text: string): string => {
@@ -140,7 +191,8 @@ export function expandMacros(sql: string, dialect: Dialect, opts: RenderOptions 
       }
       const name = m[1]!;
       const macro = MACROS[name];
-      if (!macro) throw new Error(`unknown SQL macro @${name}`);
+      const template = macro ? undefined : readTemplate(name);
+      if (!macro && template === undefined) throw new Error(`unknown SQL macro @${name}`);
       let depth = 0;
       let j = i + m[0].length - 1;
       let quote: string | null = null;
@@ -154,8 +206,8 @@ export function expandMacros(sql: string, dialect: Dialect, opts: RenderOptions 
       }
       if (depth !== 0) throw new Error(`unbalanced parentheses in @${name}(...)`);
       const inner = text.slice(i + m[0].length, j);
-      const args = splitArgs(inner).map((a) => (name === 're' || name === 'q' ? a : expand(a)));
-      out += macro(args, d, opts);
+      if (template !== undefined) out += expand(fillTemplate(name, template, splitArgs(inner))).trim();
+      else out += macro!(splitArgs(inner).map((a) => (name === 're' || name === 'q' ? a : expand(a))), d, opts);
       i = j + 1;
     }
     return out;
@@ -181,25 +233,45 @@ export type CleanedName = CleanedTableName;
  */
 export type TopicSources = Record<SourceTable['topic'], string | null>;
 
-const read = (rel: string) => fs.readFileSync(path.join(SQL_DIR, rel), 'utf8');
+export const readSql = (rel: string) => fs.readFileSync(path.join(SQL_DIR, rel), 'utf8');
+const read = readSql;
+
+/** A string literal and a quoted identifier in `dialect`. */
+export const sqlString = (dialect: Dialect, raw: string) => DIALECTS[dialect].string(raw);
+export const sqlId = (dialect: Dialect, id: string) => DIALECTS[dialect].quote(id);
+
+/**
+ * A glob naming exactly `files` (`partition=<p>/<name>` relative to `folder`): object names
+ * carry their partition, so `partition=*` with a brace list of the names is exact.
+ */
+export function filesGlob(folder: string, files: readonly string[]): string {
+  const names = files.map((f) => path.posix.basename(f));
+  if (names.length === 0 || names.some((n) => /[{},*?[\]\\]/.test(n))) throw new Error(`cannot glob ${JSON.stringify(names.slice(0, 3))}`);
+  return `${folder.replace(/\/$/, '')}/partition=*/{${names.join(',')}}`;
+}
 
 /**
  * The records relation of one topic: one row per record (a line's object, or each element of
  * a line's array), with `src_file`, `start_offset` (from the object name), `line_no`,
  * `elem_no`, `is_record` (the element is a JSON object) and `raw_<column>` strings.
- * `location` null means nothing was landed for the topic: an empty relation.
+ * `location` null means nothing was landed for the topic: an empty relation. With `files`
+ * (`partition=<p>/<name>` under `location`), only those objects are read (for local Spark the
+ * `landed_<topic>` view must name them: sql/incremental.ts).
  */
-export function recordsSql(dialect: Dialect, table: SourceTable, location: string | null): string {
+export function recordsSql(dialect: Dialect, table: SourceTable, location: string | null, files?: readonly string[]): string {
   const d = DIALECTS[dialect];
   const cols = table.columns.map((c) => c.name);
   const offsetRe = d.string('\\+([0-9]+)\\.json$');
   if (dialect === 'duckdb') {
     const struct = `{${cols.map((c) => `"${c}":"VARCHAR"`).join(',')}}`;
     const raw = cols.map((c) => `rec.${d.quote(c)} AS ${d.quote(`raw_${c}`)}`).join(', ');
-    const files =
-      location === null
+    const folder = location?.replace(/\\/g, '/');
+    const source =
+      folder === undefined || files?.length === 0
         ? `(SELECT NULL::VARCHAR AS filename, NULL::VARCHAR AS content WHERE false)`
-        : `read_text(${d.string(path.posix.join(location.replace(/\\/g, '/'), 'partition=*', '*.json'))})`;
+        : files
+          ? `read_text([${files.map((f) => d.string(path.posix.join(folder, f))).join(', ')}])`
+          : `read_text(${d.string(path.posix.join(folder, 'partition=*', '*.json'))})`;
     // Object lines (all that pinflow lands) take one JSON parse and no list; arrays (legacy
     // buckets) and anything else take the careful path. `lines` is materialised once.
     return `WITH lines AS MATERIALIZED (
@@ -207,7 +279,7 @@ export function recordsSql(dialect: Dialect, table: SourceTable, location: strin
   FROM (
     SELECT filename AS src_file, CAST(regexp_extract(filename, ${offsetRe}, 1) AS BIGINT) AS start_offset,
       unnest(lines) AS line, generate_subscripts(lines, 1) - 1 AS line_no
-    FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${files})
+    FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM ${source})
   )
   WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
 )
@@ -230,24 +302,27 @@ FROM (
 )`;
   }
   const raw = cols.map((c) => `rec[${d.string(c)}] AS ${d.quote(`raw_${c}`)}`).join(', ');
-  const files =
-    location === null
+  const source =
+    location === null || files?.length === 0
       ? `(SELECT CAST(NULL AS STRING) AS src_file, CAST(NULL AS STRING) AS content WHERE false)`
       : dialect === 'databricks'
-        ? `(SELECT _metadata.file_path AS src_file, value AS content FROM read_files(${d.string(`${location.replace(/\/$/, '')}/partition=*/*.json`)}, format => 'text', wholeText => true))`
+        ? `(SELECT _metadata.file_path AS src_file, value AS content FROM read_files(${d.string(files ? filesGlob(location, files) : `${location.replace(/\/$/, '')}/partition=*/*.json`)}, format => 'text', wholeText => true))`
         : `(SELECT input_file_name() AS src_file, value AS content FROM ${d.quote(`landed_${table.topic}`)})`;
+  // An array with any element that is not an object (`[1, {...}]`) is NULL as a whole to
+  // from_json: such a line is read element by element (through VARIANT), one record each.
+  const eachElement = `transform(try_variant_get(try_parse_json(line), '$', 'array<variant>'), e -> CASE WHEN schema_of_variant(e) LIKE 'OBJECT%' THEN from_json(to_json(e), 'map<string,string>') END)`;
   return `SELECT src_file, start_offset, line_no, elem_no, rec IS NOT NULL AS is_record, ${raw}
 FROM (
   SELECT src_file, start_offset, line_no,
     posexplode(CASE WHEN elems IS NULL OR size(elems) = 0 THEN array(CAST(NULL AS map<string,string>)) ELSE elems END) AS (elem_no, rec)
   FROM (
   SELECT src_file, start_offset, line_no,
-    CASE WHEN ${d.matches('line', regex(d, '^{WS}*\\['))} THEN from_json(line, 'array<map<string,string>>')
+    CASE WHEN ${d.matches('line', regex(d, '^{WS}*\\['))} THEN coalesce(from_json(line, 'array<map<string,string>>'), ${eachElement})
          ELSE array(from_json(line, 'map<string,string>')) END AS elems
   FROM (
     SELECT src_file, CAST(regexp_extract(src_file, ${offsetRe}, 1) AS BIGINT) AS start_offset,
       posexplode(split(content, chr(10))) AS (line_no, line)
-    FROM ${files}
+    FROM ${source}
   )
   WHERE NOT ${d.matches('line', regex(d, '^{WS}*$'))}
   )

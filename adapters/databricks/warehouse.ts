@@ -7,6 +7,7 @@
  * DATABRICKS_CATALOG.DATABRICKS_SCHEMA, replaced on a rerun), each table also written as
  * Parquet under its output location; the counts are queried back. Job mode (`plan.job`): a
  * one-time run of the notebook (what the legacy MWAA DAG runs), then the tables' row counts through SQL.
+ * Interval mode (`plan.interval`): the incremental plan on Delta tables (adapters/databricks/incremental.ts).
  * The run's idempotency token is derived from `plan.runKey`: one notebook run per cleaning run,
  * adopted again by the activity's retries.
  *
@@ -25,6 +26,7 @@ import type { CleaningOutcome, CleaningPlan, StreamWriter, Warehouse, WarehouseD
 import { stepTimer, tableCounts } from '../warehouse-shared';
 import { createDatabricksJobs, idempotencyTokenFor } from './jobs';
 import { configuredSqlOptions, createDatabricksSql, ensureSchema, qualifiedName, type DatabricksConfig } from './sql';
+import { runDatabricksIncremental } from './incremental';
 import { openDatabricksWriter } from './stream-writer';
 
 export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps): Warehouse {
@@ -58,6 +60,7 @@ export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps)
     await ensureSchema(db, sqlOptions, signal);
     const sql = createDatabricksSql(db, sqlOptions);
     try {
+      if (plan.interval) return await runDatabricksIncremental({ sql, plan, landed, interval: plan.interval, table, s3, timings });
       const counts = {} as Record<string, Record<string, unknown>>;
       if (!plan.job) {
         for (const s of cleaningStatements('databricks', sources)) {

@@ -1,19 +1,12 @@
--- geo_clean (pipeline-spec.md section 4). Macros: see pin_clean.sql.
-WITH latest AS (
-  SELECT r.*, @key(raw_ind) AS k,
-    row_number() OVER (PARTITION BY @dedup_key(@key(raw_ind)) ORDER BY start_offset DESC, line_no DESC, elem_no DESC, src_file DESC) AS rn
-  FROM geo_records r
-  WHERE is_record AND @key(raw_ind) IS NOT NULL
-),
-parsed AS (
+-- geo_clean (pipeline-spec.md section 4). Macros and templates: see pin_clean.sql.
+WITH parsed AS (
   SELECT
-    k AS ind@carry(),
+    ind@carry(),
     @text(raw_country) AS country,
     @double(raw_latitude) AS latitude,
     @double(raw_longitude) AS longitude,
     @timestamp(raw_timestamp) AS ts
-  FROM latest
-  WHERE rn = 1
+  FROM (@latest_per_key(records => geo_records, key => raw_ind)) latest
 )
 SELECT
   ind,

@@ -1,20 +1,10 @@
 -- pin_clean (pipeline-spec.md section 4). One SQL text for DuckDB, Spark and Databricks:
--- `@name(...)` are dialect macros expanded by common/sql.ts; `{WS}` in @re() is the
--- whitespace class of the text rule. Input: pin_records (raw_<column> strings per record).
-WITH keyed AS (
-  SELECT r.*, @key(raw_index) AS k
-  FROM pin_records r
-  WHERE is_record
-),
-latest AS (
-  -- Latest record per key: highest offset (object start, then line), then later array element.
-  SELECT *, row_number() OVER (PARTITION BY @dedup_key(k) ORDER BY start_offset DESC, line_no DESC, elem_no DESC, src_file DESC) AS rn
-  FROM keyed
-  WHERE k IS NOT NULL
-),
-texts AS (
+-- `@name(...)` are dialect macros and templates (sql/templates/) expanded by sql/render.ts;
+-- `{WS}` in @re() is the whitespace class of the text rule. Input: pin_records (raw_<column>
+-- strings per record).
+WITH texts AS (
   SELECT
-    k AS ind@carry(),
+    ind@carry(),
     @text(raw_unique_id) AS unique_id,
     @text(raw_title) AS title,
     @text(raw_description) AS description,
@@ -28,8 +18,7 @@ texts AS (
     regexp_extract(raw_follower_count, @re('^{WS}*([0-9]+)(\.([0-9]+))?([kKmM]?){WS}*$'), 1) AS fc_int,
     regexp_extract(raw_follower_count, @re('^{WS}*([0-9]+)(\.([0-9]+))?([kKmM]?){WS}*$'), 3) AS fc_frac,
     regexp_extract(raw_follower_count, @re('^{WS}*([0-9]+)(\.([0-9]+))?([kKmM]?){WS}*$'), 4) AS fc_suffix
-  FROM latest
-  WHERE rn = 1
+  FROM (@latest_per_key(records => pin_records, key => raw_index)) latest
 ),
 scaled AS (
   SELECT *,
