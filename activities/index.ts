@@ -3,11 +3,13 @@
  * this file only assembles them. Workflows import the `Activities` type, never this code.
  */
 import type { Config } from '../config';
+import { alertActivities } from './alerts';
 import { cleaningActivities } from './cleaning';
 import { databricksActivities } from '../adapters/databricks/jobs';
 import { emulationActivities } from './emulation';
 import { kafkaAdapter, type KafkaDeps } from '../adapters/kafka';
 import { kinesisAdapter } from '../adapters/kinesis';
+import { intervalActivities } from './intervals';
 import { landingActivities } from './landing';
 import { mwaaAdapter } from '../mwaa/adapter';
 import { mwaaActivities } from '../mwaa/activities';
@@ -31,7 +33,7 @@ export function createActivities(config: Config, deps: ActivityDeps = {}) {
   // The legacy DAG (dailyPipelineWorkflow's optional stage); the MWAA client is made on first use.
   const mwaa = mwaaAdapter(config);
   return {
-    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka, kinesis), ...landingActivities(config, kafka, s3), ...cleaningActivities(s3, warehouse), ...databricksActivities(config), ...streamingActivities(kinesis, warehouse), ...mwaaActivities(config, { adapter: mwaa }) },
+    activities: { ...mysql.activities, ...kafka.activities, ...s3.activities, ...emulationActivities(config, mysql, kafka, kinesis), ...landingActivities(config, kafka, s3), ...intervalActivities(kafka, s3), ...cleaningActivities(s3, warehouse), ...databricksActivities(config), ...streamingActivities(kinesis, warehouse), ...mwaaActivities(config, { adapter: mwaa }), ...alertActivities(config) },
     async close() {
       mwaa.close();
       await Promise.allSettled([mysql.close(), kafka.close(), s3.close(), kinesis.close(), deps.warehouse ? undefined : warehouse.close()]);

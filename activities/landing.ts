@@ -4,8 +4,9 @@
  *
  * Exactly once by construction: an object's key comes from its first offset and its content
  * from the offset range, which is decided only by offsets (`from`, `to`, flushSize,
- * maxObjectBytes). A retried activity rewrites identical objects (putObjectOnce accepts the
- * same bytes and refuses different ones). Progress lives in the workflow (the ranges it
+ * maxObjectBytes, and the interval boundaries `cutAt`: an object never spans a date's
+ * boundary, see common/interval.ts). A retried activity rewrites identical objects
+ * (putObjectOnce accepts the same bytes and refuses different ones). Progress lives in the workflow (the ranges it
  * passes in) and in the bucket itself: each object records the next offset in its metadata,
  * so a new run resumes after the last object of each partition.
  */
@@ -21,8 +22,6 @@ import {
   isInternalTopic,
   landingManifestKey,
   objectKey,
-  parseObjectKey,
-  partitionPrefix,
   type LandedPartition,
   type LandingGap,
   type LandingManifest,
@@ -32,7 +31,10 @@ import { fetchTopicIds } from '../adapters/kafka-topic-ids';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import type { kafkaAdapter } from '../adapters/kafka';
 import { landableLine } from './landable';
-import { getText, headMetadata, listKeys, type s3Adapter } from '../adapters/s3';
+import type { s3Adapter } from '../adapters/s3';
+import { objectsInRange, resumePoint } from './landed-objects';
+import { landingCuts } from './intervals';
+import type { IntervalEnd } from '../common/interval';
 import { putObjectOnce } from '../adapters/s3-put-once';
 import { pipelineMetrics } from '../common/metrics';
 
@@ -45,6 +47,8 @@ export interface LandingPlanInput {
   topicsDir: string;
   /** Plan past offsets that can no longer be landed (reported as gaps) instead of failing. */
   acceptGaps?: boolean;
+  /** Land each listed partition up to this offset at most, and no other partition (a date's interval). */
+  endOffsets?: IntervalEnd[];
 }
 
 export interface LandTopicInput {
@@ -52,7 +56,8 @@ export interface LandTopicInput {
   topic: string;
   /** Written into every object's metadata, so a later plan notices a recreated topic. */
   topicId: string | null;
-  ranges: Array<{ partition: number; from: number; to: number }>;
+  /** Offsets [from, to) per partition; `cutAt`: the interval boundaries inside, where an object closes. */
+  ranges: Array<{ partition: number; from: number; to: number; cutAt?: number[] }>;
   flushSize: number;
   maxObjectBytes: number;
   topicsDir: string;
@@ -82,13 +87,14 @@ function ndjson(lines: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** One partition's writer: the range, the object being built, and what was landed. */
 /** What this worker reports: counts only. */
 type Landed = Omit<LandedPartition, 'objects' | 'deadLetterObjects'> & { objects: number; deadLetterObjects: number };
 
+/** One partition's writer: the range, the object being built, and what was landed. */
 interface Writer {
   landed: Landed;
   to: number;
+  cutAt: number[];
   /** Next offset the consumer will read (data, control or aborted record). */
   position: number;
   /** Offset of the last record put into an object. */
@@ -111,36 +117,11 @@ interface DeadLetter {
 }
 
 export function landingActivities(config: Config, kafka: ReturnType<typeof kafkaAdapter>, s3: ReturnType<typeof s3Adapter>) {
-  /** Where landing resumes in a partition (after the bucket's last object for it) and which topic incarnation wrote it. */
-  async function resumePoint(topicsDir: string, topic: string, partition: number): Promise<{ next: number; topicId: string | null } | null> {
-    const keys = (await listKeys(s3.client(), s3.bucket, partitionPrefix(topicsDir, topic, partition)))
-      .map((k) => ({ k, parsed: parseObjectKey(k) }))
-      .filter((x) => x.parsed && x.parsed.topic === topic && x.parsed.partition === partition);
-    if (keys.length === 0) return null;
-    const last = keys.reduce((a, b) => (b.parsed!.startOffset > a.parsed!.startOffset ? b : a));
-    const meta = await headMetadata(s3.client(), s3.bucket, last.k);
-    const topicId = meta['pinflow-topic-id'] || null;
-    if (meta['pinflow-next-offset']) return { next: Number(meta['pinflow-next-offset']), topicId };
-    // Written by the Confluent sink: consecutive offsets, one record a line.
-    const lines = (await getText(s3.client(), s3.bucket, last.k)).split('\n').filter((l) => l.trim() !== '').length;
-    return { next: last.parsed!.startOffset + Math.max(1, lines), topicId };
-  }
-
-  /** Keys under `prefix` of objects of `topic`/`partition` whose first offset is in [from, next), in offset order. */
-  async function objectsInRange(dir: string, topic: string, partition: number, from: number, next: number): Promise<string[]> {
-    const keys = await listKeys(s3.client(), s3.bucket, partitionPrefix(dir, topic, partition), objectKey(dir, topic, partition, from).replace(/\.json$/, ''));
-    const out: string[] = [];
-    for (const k of keys) {
-      const p = parseObjectKey(k);
-      if (!p || p.topic !== topic || p.partition !== partition) continue;
-      if (p.startOffset >= next) break;
-      if (p.startOffset >= from) out.push(k);
-    }
-    return out;
-  }
-
   return {
-    /** The topics to land, and for each partition the offsets from (bucket) and to (now). */
+    /**
+     * The topics to land, and for each partition the offsets from (bucket) and to (now, or the
+     * interval's end with `endOffsets`), with the interval boundaries between (`cuts`).
+     */
     async landingPlan(input: LandingPlanInput): Promise<PartitionRange[]> {
       const admin = await kafka.guard(() => kafka.admin());
       const topics = await kafka.guard(async () => {
@@ -161,7 +142,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         for (const o of offsets.sort((a, b) => a.partition - b.partition)) {
           const low = Number(o.low);
           const high = Number(o.high);
-          const resumed = await guarded('S3', s3.address, () => resumePoint(input.topicsDir, topic, o.partition));
+          const resumed = await guarded('S3', s3.address, () => resumePoint(s3, input.topicsDir, topic, o.partition));
           const where = `topic ${topic} partition ${o.partition}`;
           let from = resumed?.next ?? low;
           let gap: LandingGap | undefined;
@@ -175,9 +156,19 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             from = low;
           }
           if (gap) gaps.push(gap);
-          ranges.push({ topic, partition: o.partition, from, to: Math.max(from, high), topicId, ...(gap ? { gap } : {}) });
+          let to = Math.max(from, high);
+          if (input.endOffsets) {
+            const end = input.endOffsets.find((e) => e.topic === topic && e.partition === o.partition)?.end;
+            to = end === undefined ? from : Math.max(from, Math.min(to, end));
+          }
+          ranges.push({ topic, partition: o.partition, from, to, topicId, ...(gap ? { gap } : {}) });
         }
         Context.current().heartbeat();
+      }
+      const cuts = await landingCuts(kafka, s3, input.prefix, ranges, Date.now());
+      for (const r of ranges) {
+        const c = cuts.get(`${r.topic}/${r.partition}`);
+        if (c) r.cuts = c;
       }
       if (gaps.length && !input.acceptGaps) {
         throw ApplicationFailure.nonRetryable(
@@ -213,6 +204,7 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
             deadLetterObjects: countOf(prior?.deadLetterObjects),
           },
           to: r.to,
+          cutAt: (r.cutAt ?? []).filter((c) => c > r.from && c < r.to),
           position: next,
           lastRecord: next - 1,
           start: null,
@@ -226,11 +218,18 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       const beat = () => ctx.heartbeat({ done: summary().partitions });
       const complete = (w: Writer) => w.landed.next >= w.to && w.start === null;
 
-      /** Writes a partition's current object: dead letters first, then the data object. */
-      async function flush(w: Writer, reachedEnd: boolean): Promise<void> {
+      /** The first interval boundary after `offset` in the partition's range, if any. */
+      const cutAfter = (w: Writer, offset: number) => w.cutAt.find((c) => c > offset);
+
+      /**
+       * Writes a partition's current object: dead letters first, then the data object. `end`:
+       * the object closes at a boundary or the range's end, everything before it read (its next
+       * offset is `end`, past any transaction markers).
+       */
+      async function flush(w: Writer, end?: number): Promise<void> {
         if (w.start === null) return;
         const start = w.start;
-        const next = reachedEnd ? Math.max(w.lastRecord + 1, w.to) : w.lastRecord + 1;
+        const next = end === undefined ? w.lastRecord + 1 : Math.max(w.lastRecord + 1, end);
         const meta = {
           'pinflow-start-offset': String(start),
           'pinflow-last-offset': String(w.lastRecord),
@@ -263,11 +262,13 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       /** Serialises a partition's flushes: batch processing and position events both call it. */
       const locked = (w: Writer, fn: () => Promise<void>) => (w.lock = w.lock.then(fn));
 
-      /** Closes the partition's range once the consumer's position reached its end. */
+      /** Closes the current object once the consumer's position passed its boundary, and the range once it reached its end. */
       const settle = (w: Writer) =>
         locked(w, async () => {
+          const cut = w.start === null ? undefined : cutAfter(w, w.start);
+          if (cut !== undefined && w.position >= cut) await flush(w, cut);
           if (w.position < w.to) return;
-          if (w.start !== null) await flush(w, true);
+          if (w.start !== null) await flush(w, w.to);
           else w.landed.next = Math.max(w.landed.next, w.to);
         });
 
@@ -321,8 +322,12 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
                   // settled), so the last object of a range always records the range's end as
                   // its next offset, past trailing transaction markers: a log that later
                   // expires up to there is not taken for lost records.
-                  if (w.start !== null && (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes)) {
-                    await locked(w, () => flush(w, false));
+                  const cut = w.start === null ? undefined : cutAfter(w, w.start);
+                  if (cut !== undefined && offset >= cut) {
+                    await locked(w, () => flush(w, cut));
+                    await heartbeat();
+                  } else if (w.start !== null && (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes)) {
+                    await locked(w, () => flush(w));
                     await heartbeat();
                   }
                   if (w.start === null) w.start = offset;
@@ -380,8 +385,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
       const ctx = Context.current();
       const manifest: LandingManifest = { prefix: input.prefix, workflowId: input.workflowId, runId: input.runId, topicsDir: input.topicsDir, partitions: [] };
       for (const p of input.partitions) {
-        const objects = await guarded('S3', s3.address, () => objectsInRange(input.topicsDir, p.topic, p.partition, p.from, p.next));
-        const deadLetterObjects = await guarded('S3', s3.address, () => objectsInRange(DEAD_LETTER_DIR, p.topic, p.partition, p.from, p.next));
+        const objects = await guarded('S3', s3.address, () => objectsInRange(s3, input.topicsDir, p.topic, p.partition, p.from, p.next));
+        const deadLetterObjects = await guarded('S3', s3.address, () => objectsInRange(s3, DEAD_LETTER_DIR, p.topic, p.partition, p.from, p.next));
         manifest.partitions.push({ ...p, objects, deadLetterObjects });
         ctx.heartbeat();
       }

@@ -10,6 +10,7 @@ const SHARED = {
   prefix: { value: 'P', help: 'the pipeline prefix (default PIPELINE_PREFIX)' },
   'output-root': { value: 'KEYS/', help: 'key prefix of the outputs in the bucket (default: the bucket root)' },
   out: { value: 'DIR', help: 'write DIR/<name>.json for the 12 tables, DIR/summary.json and DIR/report.html (implies --wait)' },
+  deadline: { value: 'D', help: 'alert (late) when a run is not done D after the end of its date (D+1 00:00 UTC), e.g. 6h, 90m, 1h30m; the run goes on' },
 } satisfies Record<string, OptionDecl>;
 
 export type SharedOption = keyof typeof SHARED;

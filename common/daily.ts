@@ -7,8 +7,12 @@
  * The optional legacy stage (`legacyDag`) runs an MWAA DAG for the same logical date between
  * landing and cleaning, while tasks move off MWAA one at a time: its DAG run id is derived from
  * the pipeline's workflow id (prefix + date), so retries and reruns of a date adopt one run.
+ *
+ * The optional `deadline` makes a run that is not done in time raise a `late` alert and go on
+ * (its rules and the alerts' shape: common/alerts.ts).
  */
 import type { CleaningResult } from './cleaning';
+import type { IntervalSummary } from './interval';
 
 export interface DailyPipelineInput {
   prefix: string;
@@ -18,6 +22,11 @@ export interface DailyPipelineInput {
   outputRoot?: string;
   /** A legacy MWAA DAG to run for this date after landing and before cleaning (see LegacyDagInput). */
   legacyDag?: LegacyDagInput;
+  /**
+   * When the run should be done, as a duration after its interval end (D+1 00:00 UTC): `6h`,
+   * `90m`, `1h30m`. Passed: a `late` alert while the run goes on (common/alerts.ts).
+   */
+  deadline?: string;
 }
 
 /** The legacy stage: one run of an MWAA DAG (Airflow 2) for the pipeline's logical date (`<date>T00:00:00Z`). */
@@ -57,6 +66,11 @@ export interface DailyStatus {
   stageMs: Partial<Record<'landing' | 'legacyDag' | 'cleaning', number>>;
   /** Present when the run has a legacy stage. */
   legacyDag?: LegacyDagStatus;
+  /** The date's data interval, once resolved (common/interval.ts). */
+  interval?: IntervalSummary;
+  /** The deadline instant (ISO-8601), when the run has one; `late` once it passed before the run was done. */
+  deadline?: string;
+  late?: boolean;
 }
 
 export interface DailyPipelineResult {
@@ -68,6 +82,13 @@ export interface DailyPipelineResult {
   stageMs: Record<'landing' | 'cleaning', number> & { legacyDag?: number };
   /** The legacy DAG run (state `success`), when the run had a legacy stage. */
   legacyDag?: LegacyDagStatus;
+  /** True when the run's deadline passed before it was done (a `late` alert was raised). */
+  late?: boolean;
+  /**
+   * The date's data interval (common/interval.ts): what landing landed up to and cleaning was
+   * given. Absent only in a run replayed from a history without the `daily-intervals` patch.
+   */
+  interval?: IntervalSummary;
 }
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

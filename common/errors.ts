@@ -10,7 +10,7 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { redactError, redactText } from './redact';
 
-export type System = 'MySQL' | 'Kafka' | 'S3' | 'Kinesis' | 'Databricks' | 'MWAA' | 'REST proxy';
+export type System = 'MySQL' | 'Kafka' | 'S3' | 'Kinesis' | 'Databricks' | 'MWAA' | 'REST proxy' | 'Alert webhook';
 
 /** Error types (ApplicationFailure.type) that workflows and retry policies can match on. */
 export const NonRetryable = {

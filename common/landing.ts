@@ -3,6 +3,7 @@
  * layout, and the workflow's input and state. Pure (workflows import it).
  */
 import { prefixProblem } from './ids';
+import type { IntervalEnd } from './interval';
 import { upgradeVersioned, type VersionedKind } from './versioned';
 
 export const DEFAULT_TOPICS_DIR = 'topics';
@@ -45,6 +46,8 @@ export interface PartitionRange {
   topicId: string | null;
   /** Set when the bucket and the log disagree (only planned when the run accepts gaps). */
   gap?: LandingGap;
+  /** Interval boundaries strictly inside (from, to), ascending: landing closes an object at each (common/interval.ts). */
+  cuts?: number[];
 }
 
 /**
@@ -96,6 +99,11 @@ export interface LandingInput {
    * a partition fails the run, naming topic, partition and offsets.
    */
   acceptGaps?: boolean;
+  /**
+   * untilNow only: land each listed partition up to its `end` at most, and no other partition
+   * (the daily pipeline lands a date's interval this way).
+   */
+  endOffsets?: IntervalEnd[];
 }
 
 export interface PartitionStatus {
@@ -186,6 +194,11 @@ export function validateLandingInput(input: LandingInput): string[] {
   const mb = input.maxObjectBytes;
   if (mb !== undefined && !(Number.isInteger(mb) && mb >= 1024 && mb <= 5 * 1024 ** 3)) problems.push(`maxObjectBytes ${mb} must be 1 KiB - 5 GiB`);
   if (input.topicsDir !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(input.topicsDir)) problems.push(`topicsDir ${JSON.stringify(input.topicsDir)} is not a valid key prefix`);
+  if (input.endOffsets !== undefined) {
+    if (input.mode !== 'untilNow') problems.push('endOffsets applies to mode "untilNow" only');
+    const bad = Array.isArray(input.endOffsets) ? input.endOffsets.findIndex((e) => !e || typeof e.topic !== 'string' || !Number.isSafeInteger(e.partition) || e.partition < 0 || !Number.isSafeInteger(e.end) || e.end < 0) : 0;
+    if (bad >= 0) problems.push(`endOffsets${Array.isArray(input.endOffsets) ? `[${bad}]` : ''} must be {topic, partition, end} with whole numbers >= 0`);
+  }
   return problems;
 }
 

@@ -12,6 +12,8 @@
  *   pinflow_stage_duration{stage}             ms: activity steps (emulation_batch,
  *                                             landing_topic, cleaning) and the daily
  *                                             pipeline's stages (daily_landing, daily_cleaning)
+ *   pinflow_pipeline_alerts{kind,prefix,date}  alerts the daily pipeline raised: kind `late`
+ *                                             (its deadline passed) or `failed` (common/alerts.ts)
  */
 import type { MetricMeter } from '@temporalio/common';
 
@@ -22,6 +24,7 @@ export const PIPELINE_METRICS = {
   deadLettered: 'pinflow_records_dead_lettered',
   cleaned: 'pinflow_records_cleaned',
   stageDuration: 'pinflow_stage_duration',
+  alerts: 'pinflow_pipeline_alerts',
 } as const;
 
 export type Stage = 'emulation_batch' | 'landing_topic' | 'cleaning' | 'daily_landing' | 'daily_legacy_dag' | 'daily_cleaning';
@@ -45,6 +48,9 @@ export function pipelineMetrics(meter: MetricMeter) {
     },
     stageDuration(stage: Stage, ms: number) {
       meter.createHistogram(PIPELINE_METRICS.stageDuration, 'int', 'ms', 'Wall time of a pipeline step').record(Math.max(0, Math.round(ms)), { stage });
+    },
+    alert(kind: 'late' | 'failed', prefix: string, date: string) {
+      meter.createCounter(PIPELINE_METRICS.alerts, 'alerts', 'Alerts the daily pipeline raised (late: deadline passed; failed)').add(1, { kind, prefix, date });
     },
   };
 }

@@ -16,8 +16,10 @@ export const PipelineSink = defineSearchAttributeKey('PipelineSink', SearchAttri
 export const PipelineStage = defineSearchAttributeKey('PipelineStage', SearchAttributeType.KEYWORD);
 export const PipelineDate = defineSearchAttributeKey('PipelineDate', SearchAttributeType.KEYWORD);
 export const PipelineMode = defineSearchAttributeKey('PipelineMode', SearchAttributeType.KEYWORD);
+/** `true` on a daily run whose deadline passed before it was done (a keyword, as every pinflow attribute). */
+export const PipelineLate = defineSearchAttributeKey('PipelineLate', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [PipelinePrefix, PipelineSink, PipelineStage, PipelineDate, PipelineMode];
+export const ALL_SEARCH_ATTRIBUTES = [PipelinePrefix, PipelineSink, PipelineStage, PipelineDate, PipelineMode, PipelineLate];
 
 /** landingWorkflow: PipelinePrefix, PipelineMode (follow | untilNow). */
 export const landingSearchAttributes = (prefix: string, mode: LandingInput['mode']): SearchAttributePair[] => [
@@ -52,3 +54,6 @@ export const dailySearchAttributes = (prefix: string, date: string, stage: Daily
   { key: PipelineDate, value: date },
   { key: PipelineStage, value: stage },
 ];
+
+/** A daily run past its deadline: PipelineLate `true` (upserted beside the others; `PipelineLate='true'` finds late runs). */
+export const lateSearchAttributes = (): SearchAttributePair[] => [{ key: PipelineLate, value: 'true' }];

@@ -92,6 +92,8 @@ export interface Config {
   /** Amazon MWAA, only for migrating off it (`npm run mwaa`) and the `triggerMwaaDag` activity. */
   mwaa: { endpoint?: string; environment?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Where the daily pipeline's alerts go (activities/alerts.ts); webhookUrl is a secret, never logged. */
+  alerts: { webhookUrl?: string };
 }
 
 export class ConfigError extends Error {
@@ -195,6 +197,7 @@ function toConfig(e: Settings): Config {
       credentials: isLoopback(e.MWAA_ENDPOINT) ? LOCAL_MWAA_CREDENTIALS : undefined,
     },
     logLevel: e.LOG_LEVEL,
+    alerts: { webhookUrl: e.ALERT_WEBHOOK_URL },
   };
 }
 

@@ -181,6 +181,9 @@ export const settingsSchema = z
     // Prometheus metrics of `npm run worker` on http://METRICS_HOST:METRICS_PORT/metrics; unset: off.
     METRICS_PORT: optionalString.pipe(z.union([z.undefined(), port])),
     METRICS_HOST: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be an IP address or host name').default('127.0.0.1'),
+    // The daily pipeline's alerts (late, failed) are POSTed here as JSON; unset: none sent. A
+    // secret as a whole (a webhook URL carries its token): only its origin is ever named.
+    ALERT_WEBHOOK_URL: optionalString.pipe(z.union([z.undefined(), httpUrl])),
   });
 
 /** The settings as the schema parsed them. */

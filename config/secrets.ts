@@ -9,8 +9,11 @@
  *   values to common/redact.ts, which replaces them in errors and log lines. A URL-valued
  *   setting contributes its userinfo (user and password), a JSON-object-valued setting its
  *   string values, an `id:value,id:value` list each value; any other setting its whole value
- *   (`secretPartsOf`). Each is also remembered in its URL-encoded and base64 forms. Values
- *   shorter than MIN_SECRET_LENGTH are not remembered.
+ *   (`secretPartsOf`). A URL whose address is itself the credential (SECRET_URL_SETTINGS: a
+ *   webhook carries its token in the path or the query) contributes the whole URL, its path and
+ *   query, each query value and each token-like path segment (`secretUrlParts`). Each is also
+ *   remembered in its URL-encoded and base64 forms. Values shorter than MIN_SECRET_LENGTH are
+ *   not remembered.
  * Node-only (base64 through Buffer); the redaction itself is pure, in common/redact.ts.
  */
 import { Buffer } from 'node:buffer';
@@ -31,7 +34,11 @@ export const SECRET_SETTINGS = new Set([
   'CODEC_SERVER_TOKEN',
   'KAFKA_SASL_USERNAME',
   'KAFKA_SASL_PASSWORD',
+  'ALERT_WEBHOOK_URL',
 ]);
+
+/** Secret settings whose whole URL is the credential: only its origin may be named in messages. */
+export const SECRET_URL_SETTINGS = new Set(['ALERT_WEBHOOK_URL']);
 
 /** The forms a secret may appear in: as it is, URL-encoded, base64 (padded, unpadded, base64url). */
 function forms(value: string): string[] {
@@ -86,7 +93,32 @@ export function secretPartsOf(value: string | undefined): string[] {
   return [...new Set([v, ...entries.map((e) => (e.includes(':') ? e.slice(e.indexOf(':') + 1) : e))])];
 }
 
+/** A path segment that may be a token: at least 20 characters, or 8 with a digit or a capital ("services" is not; "T0A1B2C3" is). */
+const tokenLike = (segment: string) => segment.length >= 20 || (segment.length >= MIN_SECRET_LENGTH && /[0-9A-Z]/.test(segment));
+
+/** The secret parts of a URL that is a credential as a whole (SECRET_URL_SETTINGS). */
+export function secretUrlParts(value: string | undefined): string[] {
+  const v = (value ?? '').trim();
+  if (v === '') return [];
+  const parts = [v];
+  try {
+    const u = new URL(v);
+    const segments = u.pathname.split('/').filter(tokenLike);
+    parts.push(u.href, u.pathname + u.search, u.search.slice(1), ...u.searchParams.values(), u.username, u.password, ...segments);
+    for (const segment of segments) {
+      try {
+        parts.push(decodeURIComponent(segment));
+      } catch {
+        /* keep the raw form */
+      }
+    }
+  } catch {
+    /* not a URL: the whole value */
+  }
+  return [...new Set(parts.filter((p) => p.length >= MIN_SECRET_LENGTH))];
+}
+
 /** Remembers the secret parts of every `keys` setting set in `env`. */
 export function rememberSecrets(keys: Iterable<string>, env: Record<string, string | undefined>): void {
-  for (const key of keys) rememberSecret(...secretPartsOf(env[key]));
+  for (const key of keys) rememberSecret(...(SECRET_URL_SETTINGS.has(key) ? secretUrlParts(env[key]) : secretPartsOf(env[key])));
 }

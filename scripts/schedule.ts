@@ -10,12 +10,14 @@
  *   describe                                   spec, state, next runs, recent runs
  *   pause | unpause [--note TEXT]
  *   trigger                                    one run now (overlap policy applies)
- *   backfill --from YYYY-MM-DD --to YYYY-MM-DD one run per date, in order
+ *   backfill --from YYYY-MM-DD --to YYYY-MM-DD one run per date, in order; today's is partial
  *   delete
  * Common: [--schedule-id ID] [--prefix P]; create also [--output-root KEYS/]
  * Legacy stage (create, update): [--legacy-dag ENV/DAG [--legacy-dag-conf JSON]] makes every
  * scheduled run also run that MWAA DAG between landing and cleaning; update --no-legacy-dag
  * removes it (update without either keeps what the schedule has).
+ * Deadline (create, update): [--deadline D] (e.g. 6h) makes every scheduled run raise a late
+ * alert when it is not done D after the end of its date; update --no-deadline removes it.
  *
  * Overlap policies (what happens when a run is due while the previous one still runs):
  * SKIP, BUFFER_ONE (default: the next waits, later ones are dropped), BUFFER_ALL, CANCEL_OTHER,
@@ -27,7 +29,8 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../config';
-import { dateProblems, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
+import { deadlineProblems } from '../common/alerts';
+import { dateProblems, todayUtc, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
 import { dailyScheduleId } from '../common/ids';
 import { cronProblems } from '../common/cron';
 import { connectClient } from '../workers/client';
@@ -60,6 +63,8 @@ export interface ScheduleArgs {
   outputRoot?: string;
   /** The scheduled runs' legacy stage; null: remove it (update); undefined: none (create) / unchanged (update). */
   legacyDag?: LegacyDagInput | null;
+  /** The scheduled runs' deadline (`6h`); null: remove it (update); undefined: none (create) / unchanged (update). */
+  deadline?: string | null;
 }
 
 const DURATION = /^(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)$/;
@@ -77,9 +82,10 @@ export const COMMAND = defineCommand({
     from: { value: 'YYYY-MM-DD', help: 'backfill: the first date' },
     to: { value: 'YYYY-MM-DD', help: 'backfill: the last date' },
     'schedule-id': { value: 'ID', help: 'the schedule (default daily-pipeline-<prefix>)' },
-    ...sharedOptions('prefix', 'output-root'),
+    ...sharedOptions('prefix', 'output-root', 'deadline'),
     ...LEGACY_DAG_OPTIONS,
     'no-legacy-dag': { help: 'update: remove the legacy stage (update without either keeps it)' },
+    'no-deadline': { help: 'update: remove the deadline (update without either keeps it)' },
   },
   about:
     `Manages the Temporal Schedule that runs dailyPipelineWorkflow (default id daily-pipeline-<prefix>, cron "${DEFAULT_CRON}" UTC). ` +
@@ -94,7 +100,10 @@ export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.n
   const legacyDag = legacyDagOption(opts);
   if ((legacyDag || opts['no-legacy-dag']) && command !== 'create' && command !== 'update') throw new UsageError(`--legacy-dag and --no-legacy-dag apply to create and update, not ${command}`);
   if (opts['no-legacy-dag'] && (legacyDag || command !== 'update')) throw new UsageError('--no-legacy-dag (update only) removes the legacy stage; it cannot be combined with --legacy-dag');
-  const problems: string[] = [];
+  const deadline = opts.deadline?.trim();
+  if ((deadline !== undefined || opts['no-deadline']) && command !== 'create' && command !== 'update') throw new UsageError(`--deadline and --no-deadline apply to create and update, not ${command}`);
+  if (opts['no-deadline'] && (deadline !== undefined || command !== 'update')) throw new UsageError('--no-deadline (update only) removes the deadline; it cannot be combined with --deadline');
+  const problems: string[] = deadlineProblems(deadline, '--deadline');
   const cron = opts.cron;
   if (cron !== undefined) problems.push(...cronProblems(cron));
   const overlap = opts.overlap?.toUpperCase();
@@ -125,6 +134,7 @@ export function parseScheduleArgs(argv: string[], config: Config, nowMs = Date.n
     to,
     outputRoot: opts['output-root'],
     legacyDag: opts['no-legacy-dag'] ? null : legacyDag,
+    deadline: opts['no-deadline'] ? null : deadline,
   };
 }
 
@@ -165,11 +175,18 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
             workflowType: DAILY_WORKFLOW_TYPE,
             taskQueue: config.temporal.taskQueue,
             workflowIdPrefix: dailyScheduleId(args.prefix),
-            args: [{ prefix: args.prefix, ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}), ...(args.legacyDag ? { legacyDag: args.legacyDag } : {}) } satisfies DailyPipelineInput],
+            args: [
+              {
+                prefix: args.prefix,
+                ...(args.outputRoot ? { outputRoot: args.outputRoot } : {}),
+                ...(args.legacyDag ? { legacyDag: args.legacyDag } : {}),
+                ...(args.deadline ? { deadline: args.deadline } : {}),
+              } satisfies DailyPipelineInput,
+            ],
             overlap: ScheduleOverlapPolicy[overlap],
             catchupWindow: catchup as Duration,
           });
-          if (outcome === 'created') log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}${args.legacyDag ? `, legacy DAG ${args.legacyDag.environment}/${args.legacyDag.dagId}` : ''}`);
+          if (outcome === 'created') log(`created schedule ${id}: cron "${cron}" UTC, overlap ${overlap}, catch-up window ${catchup}${args.paused ? ', paused' : ''}${args.legacyDag ? `, legacy DAG ${args.legacyDag.environment}/${args.legacyDag.dagId}` : ''}${args.deadline ? `, deadline ${args.deadline}` : ''}`);
           else log(`schedule ${id} exists with this spec: unchanged (${description.state.paused ? 'paused' : 'active'})`);
         } catch (err) {
           if (err instanceof ScheduleConflictError) throw new UsageError(`schedule ${id} exists with a different spec (${err.differences.join('; ')}): change it with npm run schedule -- update`);
@@ -186,6 +203,11 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
           const { legacyDag: _old, ...rest } = (prevArgs[0] ?? { prefix: args.prefix }) as DailyPipelineInput;
           prevArgs[0] = args.legacyDag ? { ...rest, legacyDag: args.legacyDag } : rest;
         }
+        if (args.deadline !== undefined) {
+          // Set or remove the scheduled runs' deadline; the rest of the input stays.
+          const { deadline: _old, ...rest } = (prevArgs[0] ?? { prefix: args.prefix }) as DailyPipelineInput;
+          prevArgs[0] = args.deadline ? { ...rest, deadline: args.deadline } : rest;
+        }
         const overlap = args.overlap ?? (have.overlap as Overlap);
         await ensureSchedule(client, {
           scheduleId: id,
@@ -199,8 +221,12 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
           catchupWindow: (args.catchupWindow as Duration | undefined) ?? have.catchupWindowMs,
           update: true,
         });
-        const legacyNow = (prevArgs[0] as DailyPipelineInput | undefined)?.legacyDag;
-        log(`updated schedule ${id}${args.legacyDag !== undefined ? `: ${legacyNow ? `legacy DAG ${legacyNow.environment}/${legacyNow.dagId}` : 'no legacy DAG'}` : ''}`);
+        const now = prevArgs[0] as DailyPipelineInput | undefined;
+        const changed = [
+          ...(args.legacyDag !== undefined ? [now?.legacyDag ? `legacy DAG ${now.legacyDag.environment}/${now.legacyDag.dagId}` : 'no legacy DAG'] : []),
+          ...(args.deadline !== undefined ? [now?.deadline ? `deadline ${now.deadline}` : 'no deadline'] : []),
+        ];
+        log(`updated schedule ${id}${changed.length ? `: ${changed.join(', ')}` : ''}`);
         return;
       }
       case 'describe': {
@@ -210,6 +236,8 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
         log(`  cron "${s.cron}" UTC, overlap ${s.overlap}, catch-up window ${s.catchupWindowMs / 1000} s`);
         const legacy = d.action.type === 'startWorkflow' ? (d.action.args?.[0] as DailyPipelineInput | undefined)?.legacyDag : undefined;
         if (legacy) log(`  legacy DAG: ${legacy.environment}/${legacy.dagId} after landing, before cleaning${legacy.conf ? ` (conf ${JSON.stringify(legacy.conf)})` : ''}`);
+        const deadline = d.action.type === 'startWorkflow' ? (d.action.args?.[0] as DailyPipelineInput | undefined)?.deadline : undefined;
+        if (deadline) log(`  deadline: ${deadline} after the end of each date (a late alert, the run goes on)`);
         log(`  runs so far: ${d.info.numActionsTaken}, skipped for overlap: ${d.info.numActionsSkippedOverlap}`);
         log(`  next: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`);
         for (const a of d.info.recentActions.slice(-5)) {
@@ -240,7 +268,9 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
         const start = new Date(Date.parse(`${args.from}T00:00:00Z`) + 86_400_000);
         const end = new Date(Date.parse(`${args.to}T00:00:00Z`) + 86_400_000 + 1_000);
         await client.schedule.getHandle(id).backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
-        log(`backfill of schedule ${id} for ${args.from} .. ${args.to}: one run per date, in order (BUFFER_ALL)`);
+        log(`backfill of schedule ${id} for ${args.from} .. ${args.to}: one run per date, in order (BUFFER_ALL), each over its date's data interval`);
+        const today = todayUtc(Date.now());
+        if (args.to === today) log(`  ${today} is not over: its run covers its interval up to the moment it starts (partial in its result, manifest not stored); run it again after midnight UTC for the whole day`);
         return;
       }
       case 'delete': {

@@ -6,6 +6,11 @@
  * history, retries and UI page; this workflow shows the stage (search attribute PipelineStage,
  * the `stage` query, current details) and returns the counts.
  *
+ * Data interval (common/interval.ts): the run for date D first resolves D's interval (activity
+ * resolveInterval: the stored manifest, or one resolved now and stored when D is over), lands
+ * up to its end offsets and gives it to the cleaning, so a rerun of D covers the same records
+ * whatever was produced since. Today's interval is partial: up to the moment it is resolved.
+ *
  * Optional legacy stage (`input.legacyDag`), between landing and cleaning: one run of an MWAA
  * DAG for the same logical date, while tasks move off MWAA one at a time. Sequential on
  * purpose: the DAG's remaining tasks read what landing wrote, and a failed DAG run stops the
@@ -21,6 +26,9 @@
  * (id `daily-pipeline-<prefix>-<scheduled time>`) hands the work to a child with the canonical
  * id, so a manual run and a scheduled run of the same date can never run in parallel: the
  * second is rejected while the first runs. A rerun of a finished date replaces its outputs.
+ *
+ * Alerts (canonical run only; workflows/alerts.ts): with `input.deadline`, a run not done by
+ * then raises a `late` alert and goes on; a run that fails raises a `failed` alert, then fails.
  */
 import {
   ActivityFailure,
@@ -32,6 +40,7 @@ import {
   log,
   metricMeter,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -54,6 +63,7 @@ import {
   type LegacyDagInput,
   type LegacyDagStatus,
 } from '../common/daily';
+import { deadlineProblems } from '../common/alerts';
 import { NonRetryable } from '../common/errors';
 import { cleaningWorkflowId, dailyWorkflowId, landingWorkflowId, prefixProblem } from '../common/ids';
 import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../mwaa/failures';
@@ -61,13 +71,17 @@ import { cleaningSearchAttributes, dailySearchAttributes, landingSearchAttribute
 import type { CleaningResult } from '../common/cleaning';
 import { pipelineMetrics } from '../common/metrics';
 import type { LandingResult } from '../common/landing';
+import { intervalEnds, intervalSummary } from '../common/interval';
+import { dailyAlerts } from './alerts';
 import { batchCleaningWorkflow } from './cleaning';
 import { landingWorkflow } from './landing';
-import { LEGACY_DAG_STOP, LEGACY_DAG_TRIGGER, legacyDagWait, rejectInvalidInput } from './policies';
+import { INTERVAL_RESOLVE, LEGACY_DAG_STOP, LEGACY_DAG_TRIGGER, legacyDagWait, rejectInvalidInput } from './policies';
 
 const ScheduledStart = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 
 export const dailyStageQuery = defineQuery<DailyStatus>('stage');
+
+const intervals = proxyActivities<Activities>(INTERVAL_RESOLVE);
 
 /** A wait activity returns at least this often (a state change returns it sooner). */
 const LEGACY_MAX_WAIT_MS = 300_000;
@@ -84,7 +98,7 @@ function resolveDate(input: DailyPipelineInput): string {
 export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<DailyPipelineResult> {
   rejectInvalidInput('pipeline', [prefixProblem(input.prefix)]);
   const date = resolveDate(input);
-  rejectInvalidInput('pipeline', [...dateProblems(date, Date.now()), ...legacyDagProblems(input.legacyDag)]);
+  rejectInvalidInput('pipeline', [...dateProblems(date, Date.now()), ...legacyDagProblems(input.legacyDag), ...deadlineProblems(input.deadline)]);
 
   const canonical = dailyWorkflowId(input.prefix, date);
   if (workflowInfo().workflowId !== canonical) {
@@ -116,24 +130,36 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     setCurrentDetails(details);
   };
 
+  const alerts = patched('daily-alerts') ? dailyAlerts(input, status) : undefined;
+  let result: DailyPipelineResult;
   try {
-    return await runStages();
+    result = await runStages();
   } catch (err) {
-    enter('failed', `failed in stage ${status.stage === 'failed' ? 'unknown' : status.stage}: ${(err as Error).message}`);
+    const failedIn = status.stage === 'failed' ? 'unknown' : status.stage;
+    enter('failed', `failed in stage ${failedIn}: ${(err as Error).message}`);
+    await alerts?.failed(err, failedIn);
     throw err;
   }
+  await alerts?.done();
+  return status.late ? { ...result, late: true } : result;
 
   async function runStages(): Promise<DailyPipelineResult> {
-    // Stage 1: land everything on the topics up to now (one lander per prefix: its fixed id).
+    // Stage 1: land the date's data interval, up to its end offsets (common/interval.ts; one
+    // lander per prefix: its fixed id).
     const landingId = landingWorkflowId(input.prefix);
     status.children.landing = landingId;
     enter('landing', `landing ${input.prefix}.pin|geo|user to S3 (${landingId})`);
     let t0 = Date.now();
+    const interval = patched('daily-intervals') ? (await intervals.resolveInterval({ prefix: input.prefix, date })).manifest : undefined;
+    if (interval) {
+      status.interval = intervalSummary(interval);
+      setCurrentDetails(`landing the interval of ${date} (${status.interval.records} offsets${interval.partial ? ', partial: the date is not over' : ''}) to S3 (${landingId})`);
+    }
     let landed: LandingResult;
     try {
       landed = await executeChild(landingWorkflow, {
         workflowId: landingId,
-        args: [{ prefix: input.prefix, mode: 'untilNow' }],
+        args: [{ prefix: input.prefix, mode: 'untilNow', ...(interval ? { endOffsets: intervalEnds(interval) } : {}) }],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         typedSearchAttributes: landingSearchAttributes(input.prefix, 'untilNow'),
         staticSummary: `landing for ${canonical}`,
@@ -165,7 +191,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
     try {
       cleaned = await executeChild(batchCleaningWorkflow, {
         workflowId: cleaningId,
-        args: [{ prefix: input.prefix, outputRoot: input.outputRoot }],
+        args: [{ prefix: input.prefix, outputRoot: input.outputRoot, ...(interval ? { interval } : {}) }],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         typedSearchAttributes: cleaningSearchAttributes(input.prefix),
         staticSummary: `cleaning + analytics for ${canonical}`,
@@ -188,6 +214,7 @@ export async function dailyPipelineWorkflow(input: DailyPipelineInput): Promise<
       cleaning: cleaned,
       stageMs: { landing: status.stageMs.landing, cleaning: status.stageMs.cleaning, ...(legacy ? { legacyDag: status.stageMs.legacyDag } : {}) },
       ...(legacy ? { legacyDag: { ...legacy } } : {}),
+      ...(interval ? { interval: intervalSummary(interval) } : {}),
     };
   }
 

@@ -2,7 +2,9 @@
  * landingWorkflow: Kafka topics to S3 in the Confluent S3 sink layout, exactly once.
  *
  * A round plans offset ranges per partition (from = after the bucket's last object, to = the
- * high watermark now) and lands each topic's ranges in one heartbeating activity. `untilNow`
+ * high watermark now, or the end of a date's interval with `endOffsets`) and lands each topic's
+ * ranges in one heartbeating activity, closing objects at the date boundaries inside them
+ * (common/interval.ts), so every object lies within one date's interval. `untilNow`
  * runs one round and returns counts and the key of a manifest object listing what it wrote
  * (payloads stay small whatever the run's size); `follow` repeats rounds (waiting when
  * nothing is new) and continues as new every `roundsPerRun` rounds. Object boundaries depend
@@ -95,7 +97,7 @@ export async function landingWorkflow(given: LandingInput, carried?: LandingCarr
 
   /** One round: plan ranges, land every topic in parallel. Returns how many records it landed. */
   async function round(): Promise<number> {
-    const ranges: PartitionRange[] = await planner.landingPlan({ prefix: input.prefix, topicsRegex: input.topicsRegex, topicsDir, acceptGaps: input.acceptGaps });
+    const ranges: PartitionRange[] = await planner.landingPlan({ prefix: input.prefix, topicsRegex: input.topicsRegex, topicsDir, acceptGaps: input.acceptGaps, ...(input.endOffsets ? { endOffsets: input.endOffsets } : {}) });
     for (const r of ranges) {
       if (r.gap) noteGap(r.gap);
       const s = partitionStatus(r.topic, r.partition);
@@ -112,7 +114,7 @@ export async function landingWorkflow(given: LandingInput, carried?: LandingCarr
           runId: workflowRunKey(),
           topic,
           topicId: rs[0]!.topicId,
-          ranges: rs.map((r) => ({ partition: r.partition, from: r.from, to: r.to })),
+          ranges: rs.map((r) => ({ partition: r.partition, from: r.from, to: r.to, ...(r.cuts?.length ? { cutAt: r.cuts } : {}) })),
           flushSize,
           maxObjectBytes,
           topicsDir,

@@ -44,6 +44,12 @@ export const LANDING_WRITE: ActivityOptions = {
   retry: backoff('1 second', '30 seconds', { nonRetryableErrorTypes: [NonRetryable.conflict] }),
 };
 
+/**
+ * Resolving a date's interval: a few Kafka lookups and S3 reads, more (heartbeating) when
+ * earlier dates are resolved with it; retried for a few minutes, then the run fails.
+ */
+export const INTERVAL_RESOLVE: ActivityOptions = { startToCloseTimeout: '15 minutes', heartbeatTimeout: '1 minute', retry: SETUP_RETRY };
+
 // ---------------------------------------------------------------------------------------------
 // streamingWorkflow
 
@@ -132,3 +138,17 @@ export const legacyDagWait = (maxWaitMs: number, pollIntervalMs: number): Activi
 
 /** Marking the run failed after the pipeline was cancelled. */
 export const LEGACY_DAG_STOP: ActivityOptions = { startToCloseTimeout: '2 minutes', retry: { ...LEGACY_DAG_RETRY, maximumAttempts: 5 } };
+
+// ---------------------------------------------------------------------------------------------
+// dailyPipelineWorkflow's alerts (a webhook call)
+
+/**
+ * Sending an alert: a 10 s request per attempt, 5 attempts over about a minute, then the
+ * workflow logs that the alert was not delivered and goes on (an alert never fails a run).
+ * A 4xx other than 408 / 429 is not retried (the activity throws it non-retryable).
+ */
+export const ALERT_SEND: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '3 minutes',
+  retry: backoff('1 second', '20 seconds', { maximumAttempts: 5 }),
+};

@@ -181,8 +181,8 @@ describe('daily pipeline: the legacy DAG stage', () => {
     assert.ok(landed >= 0 && landed < triggered && triggered < cleaning, `landing (${landed}) < trigger (${triggered}) < cleaning (${cleaning})`);
     assert.deepEqual(
       activityAttempts(evs).map((a) => `${a.name}#${a.attempt}`),
-      ['triggerMwaaDag#1', 'waitMwaaDagRun#1', 'waitMwaaDagRun#1'],
-      'queued -> running -> success: one wait per state change, no retries',
+      ['resolveInterval#1', 'triggerMwaaDag#1', 'waitMwaaDagRun#1', 'waitMwaaDagRun#1'],
+      "the date's interval, then queued -> running -> success: one wait per state change, no retries",
     );
 
     // A rerun of the date (a new execution, same workflow id): the run is adopted, not repeated.
