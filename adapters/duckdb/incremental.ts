@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CleanedTableName } from '../../common/analytics';
 import { ANALYTICS_NAMES, CLEANED_NAMES, type TableCounts } from '../../common/cleaning';
 import { NonRetryable } from '../../common/errors';
@@ -29,7 +30,15 @@ export interface DuckdbIntervalResult {
   timings: Array<{ name: string; ms: number }>;
 }
 
-const tableIn = (schema: string) => (name: string) => `${quoteId(schema)}.${quoteId(name)}`;
+/**
+ * Persistent tables by their full name, catalog included: the DuckDB file's catalog is named
+ * after the file (pinflow.duckdb: "pinflow"), which is also the default prefix, and a two-part
+ * name "pinflow"."pin_clean" would be ambiguous between catalog and schema.
+ */
+async function tableIn(c: DuckDBConnection, schema: string): Promise<(name: string) => string> {
+  const catalog = String((await c.runAndReadAll('SELECT current_database() AS d')).getRowObjectsJS()[0]!.d);
+  return (name: string) => `${quoteId(catalog)}.${quoteId(schema)}.${quoteId(name)}`;
+}
 const plain = (v: unknown) => (typeof v === 'bigint' ? Number(v) : v);
 
 function sqlFailure(step: string, err: unknown): ApplicationFailure {
@@ -40,7 +49,7 @@ function sqlFailure(step: string, err: unknown): ApplicationFailure {
 export async function readLedger(dbPath: string, schema: string): Promise<LedgerRow[]> {
   return withConnection(dbPath, async (c) => {
     await c.run(`CREATE SCHEMA IF NOT EXISTS ${quoteId(schema)}`);
-    const l = ledgerStatements('duckdb', tableIn(schema));
+    const l = ledgerStatements('duckdb', await tableIn(c, schema));
     for (const sql of l.setup) await c.run(sql);
     return (await c.runAndReadAll(l.query)).getRowObjectsJS() as unknown as LedgerRow[];
   });
@@ -54,12 +63,13 @@ export async function runDuckdbIncremental(opts: {
   exportDir: string;
   onStep?: (name: string, done: number, total: number) => void;
 }): Promise<DuckdbIntervalResult> {
-  const statements = incrementalStatements('duckdb', { interval: opts.interval, batch: opts.batch, table: tableIn(opts.schema) });
   const timings: DuckdbIntervalResult['timings'] = [];
   const timed = stepTimer(timings);
   fs.mkdirSync(opts.exportDir, { recursive: true });
   return withConnection(opts.dbPath, async (c) => {
     await c.run(`CREATE SCHEMA IF NOT EXISTS ${quoteId(opts.schema)}`);
+    const table = await tableIn(c, opts.schema);
+    const statements = incrementalStatements('duckdb', { interval: opts.interval, batch: opts.batch, table });
     const collected: Record<string, Array<Record<string, unknown>>> = {};
     await c.run('BEGIN TRANSACTION');
     try {
@@ -82,7 +92,7 @@ export async function runDuckdbIncremental(opts: {
     }
     const { tables: counts, rows } = intervalOutcome(collected);
     const parquet: Record<string, string> = {};
-    const exports = [...CLEANED_NAMES.map((n) => [n, tableIn(opts.schema)(n), false] as const), ...ANALYTICS_NAMES.map((n) => [n, n, true] as const)];
+    const exports = [...CLEANED_NAMES.map((n) => [n, table(n), false] as const), ...ANALYTICS_NAMES.map((n) => [n, n, true] as const)];
     for (const [name, relation, sorted] of exports) {
       const file = path.join(opts.exportDir, `${name}.parquet`);
       // The outputs keep their sorted order; the cleaned tables are written in parallel.

@@ -115,7 +115,9 @@ describe('incremental cleaning plan', () => {
 
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pinflow-iv-plan-'));
-      dbPath = path.join(dir, 'w.duckdb');
+      // Named like the schema, as the defaults are (DUCKDB_PATH .data/warehouse/pinflow.duckdb,
+      // prefix pinflow): catalog and schema share a name, so names must be fully qualified.
+      dbPath = path.join(dir, `${prefix}.duckdb`);
       f = intervalFixture(prefix, await sampleMessages(), 300);
       for (const o of f.objects) writeTopicObjects(dir, o.topic, o.lines, { partition: o.partition, firstOffset: o.firstOffset, flushSize: o.lines.length });
     });
@@ -138,7 +140,7 @@ describe('incremental cleaning plan', () => {
     }
     const expected = (d: number) => analytics(cleanTables(valuesUpTo(f, Array.from({ length: d + 1 }, (_, i) => i))));
     const versions = async () =>
-      withConnection(dbPath, async (c) => Number((await c.runAndReadAll(`SELECT count(*) AS n FROM ${quoteId(prefix)}.pin_clean_versions`)).getRowObjectsJS()[0]!.n));
+      withConnection(dbPath, async (c) => Number((await c.runAndReadAll(`SELECT count(*) AS n FROM ${quoteId(prefix)}.${quoteId(prefix)}.pin_clean_versions`)).getRowObjectsJS()[0]!.n));
 
     it('D2 first merges D1 too; then D1 and a rerun of D1 see only what lay below D1 end, identically', async () => {
       const d2 = await run(1);
