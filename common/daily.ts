@@ -174,3 +174,13 @@ export function legacyDagRunId(workflowId: string, date: string): string {
 
 /** The logical date of the legacy DAG run for a pipeline date: midnight UTC, as Airflow's @daily. */
 export const legacyLogicalDate = (date: string) => `${date}T00:00:00.000Z`;
+
+/**
+ * The schedule times a backfill of logical dates `from` .. `to` must cover: a run scheduled on
+ * day D+1 (at whatever time the cron says) processes day D, so the window is day from+1
+ * 00:00 UTC up to the end of day to+1 (both ends inclusive, as Temporal's backfill takes them).
+ */
+export function backfillWindow(from: string, to: string): { start: Date; end: Date } {
+  const day = 86_400_000;
+  return { start: new Date(Date.parse(`${from}T00:00:00Z`) + day), end: new Date(Date.parse(`${to}T00:00:00Z`) + 2 * day - 1_000) };
+}

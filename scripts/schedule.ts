@@ -30,7 +30,7 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type Schedul
 import type { Duration } from '@temporalio/common';
 import type { Config } from '../config';
 import { deadlineProblems } from '../common/alerts';
-import { dateProblems, todayUtc, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
+import { backfillWindow, dateProblems, todayUtc, type DailyPipelineInput, type LegacyDagInput } from '../common/daily';
 import { dailyScheduleId } from '../common/ids';
 import { cronProblems } from '../common/cron';
 import { connectClient } from '../workers/client';
@@ -264,9 +264,7 @@ export async function runSchedule(config: Config, args: ScheduleArgs, log: (s: s
       }
       case 'backfill': {
         await describeOrExplain(client, id);
-        // Logical date D is scheduled at 00:00 UTC on D+1: cover those instants for D in [from, to].
-        const start = new Date(Date.parse(`${args.from}T00:00:00Z`) + 86_400_000);
-        const end = new Date(Date.parse(`${args.to}T00:00:00Z`) + 86_400_000 + 1_000);
+        const { start, end } = backfillWindow(args.from!, args.to!);
         await client.schedule.getHandle(id).backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
         log(`backfill of schedule ${id} for ${args.from} .. ${args.to}: one run per date, in order (BUFFER_ALL), each over its date's data interval`);
         const today = todayUtc(Date.now());
