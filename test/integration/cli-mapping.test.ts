@@ -72,7 +72,7 @@ describe('tctl / Airflow actions -> temporal CLI (docs/operations.md mapping, ru
         .replaceAll('<from>', logicalDateOf(new Date(Date.now() - 6 * 86_400_000)))
         .replaceAll('<to>', logicalDateOf(new Date(Date.now() - 5 * 86_400_000)))
         .replaceAll('<from+1>T00:00:00Z', `${logicalDateOf(new Date(Date.now() - 5 * 86_400_000))}T00:00:00Z`)
-        .replaceAll('<to+1>T00:00:01Z', `${logicalDateOf(new Date(Date.now() - 4 * 86_400_000))}T00:00:01Z`);
+        .replaceAll('<to+1>T23:59:59Z', `${logicalDateOf(new Date(Date.now() - 4 * 86_400_000))}T23:59:59Z`);
       // Run like a shell would: the mapping quotes arguments with single quotes.
       const args = [...substituted.slice('temporal '.length).matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
       // Commands that wait for a workflow need the worker in this process: never block it.
