@@ -17,6 +17,7 @@ import { PROJECT_ROOT } from '../../config';
 import { usageLine, UsageError, type CommandDecl } from '../../cli/args';
 import { commandStatus } from '../../cli/command';
 import { COMMAND as cleaning } from '../../bench/cleaning';
+import { COMMAND as incremental } from '../../bench/incremental';
 import { COMMAND as emulation } from '../../bench/emulation';
 import { COMMAND as landing } from '../../bench/landing';
 import { wholeListOption, wholeOption } from '../../bench/options';
@@ -28,6 +29,7 @@ const BENCHES: Array<[string, CommandDecl]> = [
   ['emulation', emulation],
   ['landing', landing],
   ['cleaning', cleaning],
+  ['incremental', incremental],
   ['streaming', streaming],
   ['pipeline', pipeline],
 ];
@@ -67,6 +69,7 @@ describe('benchmark commands', () => {
     assert.equal(usageLine(emulation), 'npm run bench:emulation -- [--posts N] [--rows N] [--batch-size N] [--concurrency N]');
     assert.equal(usageLine(landing), 'npm run bench:landing -- [--records N] [--flush-size N]');
     assert.equal(usageLine(cleaning), 'npm run bench:cleaning -- [--posts N] [--skip-spark] [--skip-s3]');
+    assert.equal(usageLine(incremental), 'npm run bench:incremental -- [--posts N] [--dates N] [--new-posts N] [--updated N]');
     assert.equal(usageLine(streaming), 'npm run bench:streaming -- [--rate N] [--duration S] [--ramp R1,R2,...] [--step S] [--poll-ms MS]');
     assert.equal(usageLine(pipeline), 'npm run bench:pipeline -- [--runs N]');
   });
