@@ -182,7 +182,7 @@ const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
  * elapsed time, pip's current phase from its log, and how much it has downloaded so far
  * (the size of its private temp dir, where pip streams the archive before unpacking it).
  */
-async function runLogged(cmd: string, args: string[], label: string, log: Log, tmpDir: string): Promise<void> {
+export async function runLogged(cmd: string, args: string[], label: string, log: Log, tmpDir: string): Promise<void> {
   fs.mkdirSync(LOG_DIR, { recursive: true });
   fs.mkdirSync(tmpDir, { recursive: true });
   const logPath = path.join(LOG_DIR, `install-${label.replace(/[^a-z0-9]+/gi, '-')}.log`);
@@ -220,7 +220,7 @@ async function runLogged(cmd: string, args: string[], label: string, log: Log, t
 }
 
 /** A cross-process install lock (a directory with the holder's pid), taken over when stale. */
-async function withInstallLock<T>(fn: () => Promise<T>): Promise<T> {
+export async function withInstallLock<T>(fn: () => Promise<T>): Promise<T> {
   const lock = path.join(SPARK_DIR, '.install.lock');
   fs.mkdirSync(SPARK_DIR, { recursive: true });
   for (;;) {
@@ -306,7 +306,8 @@ export function defaultSparkConf(scratch: string): Record<string, string> {
     'spark.sql.shuffle.partitions': '4',
     'spark.default.parallelism': '2',
     // Nothing leaves the machine: bind and advertise loopback only, no Hive metastore, no
-    // event log, no jar resolution (spark.jars.packages is never set).
+    // event log, no jar resolution (only spark-delta.ts's one-off install sets
+    // spark.jars.packages; its runs name the cached jars in spark.jars).
     'spark.driver.host': '127.0.0.1',
     'spark.driver.bindAddress': '127.0.0.1',
     'spark.sql.catalogImplementation': 'in-memory',
