@@ -1,11 +1,11 @@
 /**
- * npm run histories:record: re-records test/histories/, the workflow histories the replay
- * tests (test/unit/replay.test.ts) replay against today's code. Runs the integration tests that
- * exercise each workflow type's branches with PINFLOW_RECORD_HISTORIES set, so each of them
- * saves the histories of its runs (test/helpers/histories.ts). Needs the local stack
- * (`npm run stack -- up`). Re-record after a deliberate, guarded workflow change, and commit
- * the new files beside the old ones you still need to replay (histories of runs that may still
- * be open in production).
+ * npm run histories:record: records the workflow histories the replay tests
+ * (test/unit/replay.test.ts) replay against today's code, into test/histories/<date>-<build id>/:
+ * one folder per version of the workflow code. Runs the integration tests that exercise each
+ * workflow type's branches with PINFLOW_RECORD_HISTORIES set, so each of them saves the
+ * histories of its runs (test/helpers/histories.ts). Needs the local stack (`npm run stack --
+ * up`). Record after a deliberate, guarded workflow change and commit the new folder; keep the
+ * older folders while runs their code started may still be open in production.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,12 +13,16 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../config';
 import { defineCommand, parseCommandLine } from '../cli/args';
 import { runCommand } from '../cli/command';
+import { buildIdOf } from '../workers/version';
+import { workflowBundle } from '../workers/worker';
 
 export const COMMAND = defineCommand({
   script: 'histories:record',
-  options: { keep: { help: 'keep the histories already recorded (default: replace them)' } },
+  options: {},
   about:
-    'Re-records test/histories/ (the histories the replay tests replay) by running the integration tests that exercise each workflow type with recording on. Needs the local stack.',
+    'Records the histories the replay tests replay, into test/histories/<date>-<build id>/ (one folder per version of the workflow code; a folder of the same ' +
+    'code is replaced, the others are kept: they stand for runs that older workers started), by running the integration tests that exercise each workflow type ' +
+    'with recording on. Needs the local stack.',
 });
 
 /** Test file -> the tests in it that record (and those they depend on). */
@@ -33,10 +37,12 @@ export const RECORDING_TESTS: Record<string, string[]> = {
 };
 
 async function main(argv: string[]): Promise<number> {
-  const keep = parseCommandLine(COMMAND, argv).values.keep === true;
-  const dir = path.join(PROJECT_ROOT, 'test', 'histories');
+  parseCommandLine(COMMAND, argv);
+  const buildId = buildIdOf(await workflowBundle());
+  const root = path.join(PROJECT_ROOT, 'test', 'histories');
+  for (const old of fs.readdirSync(root).filter((x) => x.endsWith(`-${buildId}`))) fs.rmSync(path.join(root, old), { recursive: true, force: true });
+  const dir = path.join(root, `${new Date().toISOString().slice(0, 10)}-${buildId}`);
   fs.mkdirSync(dir, { recursive: true });
-  if (!keep) for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.json'))) fs.rmSync(path.join(dir, f));
   const files = Object.keys(RECORDING_TESTS);
   for (const [i, file] of files.entries()) {
     console.log(`[${i + 1}/${files.length}] ${file}`);

@@ -4,7 +4,7 @@
  * Integration tests that run a workflow branch worth keeping call `recordHistories(client,
  * workflowId, firstRunId, name)` when the run is over. It does nothing unless
  * PINFLOW_RECORD_HISTORIES names a folder (`npm run histories:record` sets it to
- * test/histories/); then it follows the run chain through every continue-as-new from the
+ * test/histories/<date>-<build id>/); then it follows the run chain through every continue-as-new from the
  * first run and writes one JSON file per run: `<name>.json`, or `<name>.run<N>.json` for
  * chains of more than one run; with `children`, each child workflow's chain too, as
  * `<name>.<child type>`. Each file is a `RecordedHistory`: the run's workflow id and run id
@@ -88,7 +88,7 @@ function showHistory(workflowId: string, runId: string): string {
 
 type History = temporal.api.history.v1.IHistory;
 
-/** One recorded run: what test/histories/*.json hold. */
+/** One recorded run: what test/histories/<folder>/*.json hold. */
 export interface RecordedHistory {
   workflowId: string;
   runId: string;
@@ -116,10 +116,9 @@ export interface Recorded {
   history: History;
 }
 
-/** Every `*.json` under `dir`, in file-name order. */
+/** Every `*.json` under `dir` and its sub-folders (one per recording), in path order. */
 export function loadHistories(dir: string): Recorded[] {
-  return fs
-    .readdirSync(dir)
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.json'))
     .sort()
     .map((file) => {
