@@ -34,6 +34,7 @@ export const RECORDING_TESTS: Record<string, string[]> = {
   'daily-legacy-dag.test.ts': ['npm run pipeline -- --legacy-dag: one DAG run'],
   'cleaning-databricks.test.ts': ['sends the Spark-proven statements'],
   'doctor.test.ts': ['reports every system healthy'],
+  'alerts.test.ts': ['a late alert at once', 'a deadline far away', 'a failing run'],
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -40,6 +40,7 @@ import { ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, work
 import { occurrences } from '../helpers/history-scan';
 import { startMwaaStandin, type MwaaStandin } from '../helpers/mwaa-standin';
 import { startWebhookEndpoint, type WebhookEndpoint } from '../helpers/webhook-endpoint';
+import { recordHistories } from '../helpers/histories';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
@@ -203,6 +204,7 @@ describe('daily pipeline alerts: late and failed runs', () => {
     const firstAlert = evs.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendAlert');
     const landingDone = evs.findIndex((e) => e.childWorkflowExecutionCompletedEventAttributes);
     assert.ok(firstAlert >= 0 && firstAlert < landingDone, 'the alert was sent while landing ran');
+    await recordHistories(env.client, h.workflowId, (await h.describe()).runId, 'daily-late', { children: true });
   });
 
   it('a deadline far away: a timer beside the stages, cancelled when the run ends; no alert, no PipelineLate', async () => {
@@ -222,6 +224,7 @@ describe('daily pipeline alerts: late and failed runs', () => {
     assert.equal(alertAttempts(evs).length, 0, 'no alert sent');
     assert.equal(await searchAttribute(h, 'PipelineLate'), undefined);
     assert.equal(endpoint.callsFor(prefix).length, 0);
+    await recordHistories(env.client, h.workflowId, (await h.describe()).runId, 'daily-on-time');
   });
 
   it('a failing run (its legacy stage names an unknown MWAA environment) sends one failed alert, then fails as before', async () => {
@@ -243,6 +246,7 @@ describe('daily pipeline alerts: late and failed runs', () => {
     });
     assert.deepEqual(await searchAttribute(h, 'PipelineStage'), ['failed']);
     assert.equal(await searchAttribute(h, 'PipelineLate'), undefined, 'failed, not late');
+    await recordHistories(env.client, h.workflowId, (await h.describe()).runId, 'daily-failed');
   });
 
   it('the webhook answering 500, then 200: the alert is retried and delivered once it is accepted', async () => {
