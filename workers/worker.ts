@@ -26,6 +26,9 @@ const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
  */
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
+/** The project folders the workflow bundle is built from (test/unit/workflow-bundle.test.ts checks it against the bundle). */
+export const WORKFLOW_SOURCE_DIRS = ['workflows', 'common', 'mwaa'];
+
 /** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK, the failure converter. */
 function sourceHash(encodeFailures: boolean): string {
   const h = createHash('sha256');
@@ -37,8 +40,7 @@ function sourceHash(encodeFailures: boolean): string {
       else if (f.endsWith('.ts')) h.update(p).update(fs.readFileSync(p));
     }
   };
-  walk(path.join(PROJECT_ROOT, 'workflows'));
-  walk(path.join(PROJECT_ROOT, 'common'));
+  for (const dir of WORKFLOW_SOURCE_DIRS) walk(path.join(PROJECT_ROOT, dir));
   h.update(fs.readFileSync(path.join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
   return h.digest('hex').slice(0, 16);
 }
