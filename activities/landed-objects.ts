@@ -6,11 +6,14 @@
 import { objectKey, parseObjectKey, partitionPrefix } from '../common/landing';
 import { getText, headMetadata, listKeys, type s3Adapter } from '../adapters/s3';
 
-type S3 = ReturnType<typeof s3Adapter>;
+type S3 = Pick<ReturnType<typeof s3Adapter>, 'client' | 'bucket'>;
 
-/** Where landing resumes in a partition (after the bucket's last object for it) and which topic incarnation wrote it; null when nothing is landed. */
-export async function resumePoint(s3: S3, topicsDir: string, topic: string, partition: number): Promise<{ next: number; topicId: string | null } | null> {
-  const keys = (await listKeys(s3.client(), s3.bucket, partitionPrefix(topicsDir, topic, partition)))
+/**
+ * Where landing resumes in a partition (after the bucket's last object for it) and which topic
+ * incarnation wrote it; null when nothing is landed. `onPage`: called after each listing page.
+ */
+export async function resumePoint(s3: S3, topicsDir: string, topic: string, partition: number, onPage?: () => void): Promise<{ next: number; topicId: string | null } | null> {
+  const keys = (await listKeys(s3.client(), s3.bucket, partitionPrefix(topicsDir, topic, partition), undefined, onPage))
     .map((k) => ({ k, parsed: parseObjectKey(k) }))
     .filter((x) => x.parsed && x.parsed.topic === topic && x.parsed.partition === partition);
   if (keys.length === 0) return null;

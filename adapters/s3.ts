@@ -88,14 +88,18 @@ export function createS3Client(config: Config): S3Client {
   return client;
 }
 
-/** Every key under `prefix` (after `startAfter`, when given), in key order (ListObjectsV2, page by page). */
-export async function listKeys(s3: S3Client, bucket: string, prefix: string, startAfter?: string): Promise<string[]> {
+/**
+ * Every key under `prefix` (after `startAfter`, when given), in key order (ListObjectsV2, page
+ * by page); `onPage` is called after each page (an activity heartbeats there).
+ */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string, startAfter?: string, onPage?: () => void): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, StartAfter: token ? undefined : startAfter }));
     for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    onPage?.();
   } while (token);
   return keys;
 }

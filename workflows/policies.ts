@@ -45,8 +45,9 @@ export const LANDING_WRITE: ActivityOptions = {
 };
 
 /**
- * Resolving a date's interval: a few Kafka lookups and S3 reads, more (heartbeating) when
- * earlier dates are resolved with it; retried for a few minutes, then the run fails.
+ * Resolving a date's interval: a few Kafka lookups and S3 reads, more when earlier dates are
+ * resolved with it; heartbeats after each S3 listing page, partition and date looked up, so a
+ * large bucket is no reason to time out. Retried for a few minutes, then the run fails.
  */
 export const INTERVAL_RESOLVE: ActivityOptions = { startToCloseTimeout: '15 minutes', heartbeatTimeout: '1 minute', retry: SETUP_RETRY };
 

@@ -11,8 +11,11 @@
  * - records produced afterwards with D1's timestamps: D1's rerun keeps its manifest and lands
  *   nothing; they belong to the date after D3 (its own run lands them);
  * - today's interval is partial and not stored; a future date is refused;
- * - `npm run land` (no date) closes objects at the date boundaries too;
- * - `npm run schedule -- backfill` up to today: one run per date, today's marked partial.
+ * - `npm run land` (no date) closes objects at the date boundaries too, tomorrow's included
+ *   (a record stamped after midnight by a fast producer clock);
+ * - `npm run schedule -- backfill` up to today: one run per date, today's marked partial;
+ * - a date before the retained log (records deleted below it) is refused with a data gap and
+ *   nothing is stored; the dates Kafka can tell are resolved.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -306,6 +309,69 @@ describe('data intervals', () => {
     const future = runScript('schedule', ['backfill', '--from', today, '--to', day(1)], vars);
     assert.equal(future.code, 2);
     assert.match(future.stderr, new RegExp(`--to: date ${day(1)} is in the future`));
+  });
+
+  it('a date before the retained log is refused with a data gap, run or activity, and nothing is stored; dates Kafka can tell resolve', async () => {
+    const gone = uniqueName('intervals-gone');
+    const topic = `${gone}.pin`;
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
+      // Offsets 0-2 of day -20, 3-5 of day -10, 6-8 of day -4; then 0-2 deleted: the log starts at 3.
+      const one = (date: string, first: number) => recordsOf([topic], date, 3, first).filter((r) => r.partition === 0);
+      await produceDated(ctx.kafka, [...one(day(-20), 0), ...one(day(-10), 3), ...one(day(-4), 6)]);
+      await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs it loaded to delete records
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '3' }] });
+      const [offsets] = await admin.fetchTopicOffsets(topic);
+      assert.deepEqual([offsets!.low, offsets!.high], ['3', '9'], 'the log starts at 3');
+    } finally {
+      await admin.disconnect();
+    }
+
+    const isGap = (date: string) => (err: unknown) => {
+      let e: unknown = err;
+      while (e && !(e instanceof ApplicationFailure) && (e as Error).cause) e = (e as Error).cause;
+      assert.ok(e instanceof ApplicationFailure, String(err));
+      assert.equal(e.type, NonRetryable.dataGap);
+      assert.match(e.message, new RegExp(`cannot resolve the interval of ${date} from Kafka: ${topic} partition 0 starts at offset 3 \\(the records before it are gone`));
+      assert.match(e.message, /npm run clean/);
+      return true;
+    };
+    const input = (date: string): DailyPipelineInput => ({ prefix: gone, date, outputRoot: `${gone}/` });
+    await assert.rejects(ctx.env.client.workflow.execute('dailyPipelineWorkflow', { taskQueue, workflowId: dailyWorkflowId(gone, day(-20)), args: [input(day(-20))] }), isGap(day(-20)));
+    const s3 = s3Adapter(config);
+    const kafka = kafkaAdapter(config);
+    try {
+      const resolve = (date: string) => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') }).run(intervalActivities(kafka, s3).resolveInterval, { prefix: gone, date }) as Promise<{ manifest: IntervalManifest; stored: string[] }>;
+      await assert.rejects(resolve(day(-10)), isGap(day(-10)));
+      assert.deepEqual(await listKeys(ctx.s3, bucket, intervalManifestDir(gone)), [], 'nothing stored by the refused dates');
+      const after = await resolve(day(-9));
+      assert.deepEqual(after.manifest.ranges.map((r) => [r.start, r.end]), [[6, 6]], 'day -9: no record, starts and ends at the first record of day -4');
+      assert.deepEqual(after.stored, [day(-9)], 'day -10, whose start is gone, is not stored with it');
+      const last = await resolve(day(-4));
+      assert.deepEqual(last.manifest.ranges.map((r) => [r.start, r.end]), [[6, 9]]);
+    } finally {
+      await Promise.all([kafka.close(), s3.close()]);
+    }
+    assert.deepEqual(await listKeys(ctx.s3, bucket, intervalManifestDir(gone)), [day(-9), day(-4)].map((d) => intervalManifestKey(gone, d)));
+  });
+
+  it("npm run land closes an object at tomorrow's boundary: records stamped after midnight by a fast clock", async () => {
+    const skew = uniqueName('intervals-skew');
+    const topic = `${skew}.pin`;
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
+    await admin.disconnect();
+    const now = Date.now();
+    const rec = (timestamp: number, key: number): Dated => ({ topic, partition: 0, date: today, timestamp, key });
+    // Offsets 0-1 of today, 2 stamped tomorrow 00:00:05, 3-4 of today again (appended after it: tomorrow's interval).
+    await produceDated(ctx.kafka, [rec(Math.min(at(today, '00:00:01'), now), 0), rec(Math.min(at(today, '00:00:02'), now), 1), rec(at(day(1), '00:00:05'), 2), rec(now, 3), rec(now, 4)]);
+    const { result } = await runWorkflow<LandingResult>(ctx.env, config, 'landingWorkflow', [{ prefix: skew, mode: 'untilNow' }]);
+    assert.equal(result.records, 5);
+    const { objects } = await assertLandedExactlyOnce(config.kafka.brokers, ctx.s3, bucket, [topic], 5);
+    assert.deepEqual(objects.map((o) => [o.start, o.last]), [[0, 1], [2, 4]], "one object up to tomorrow's first record, one from it");
   });
 
   it('npm run land (no date) closes objects at the date boundaries too', async () => {
