@@ -1,7 +1,10 @@
 /**
  * A Databricks SQL warehouse's interval run (WAREHOUSE=databricks, a cleaning input with
- * `interval`): the Spark-dialect plan of sql/incremental.ts through one SQL session, on Delta
- * tables in DATABRICKS_CATALOG.DATABRICKS_SCHEMA. The warehouse reads the chosen landed
+ * `interval`): the Spark-dialect plan of sql/incremental.ts through one SQL session, on the
+ * prefix's Delta tables in DATABRICKS_CATALOG.DATABRICKS_SCHEMA (`<prefix>__<table>`, the
+ * caller's `table`): each prefix has its own versions, current tables, ledger and dated
+ * outputs, so one prefix's run never reads, replaces or overwrites another's, and runs of two
+ * prefixes write different Delta tables. The warehouse reads the chosen landed
  * objects from S3 itself and writes `cleaned/<table>/` (the current state) and the date's
  * `analytics/<name>/date=<date>/` as Parquet; the counts are queried back.
  *
@@ -22,7 +25,7 @@ export async function runDatabricksIncremental(opts: {
   plan: CleaningPlan;
   landed: Extract<LandedSource, { kind: 's3' }>;
   interval: IntervalManifest;
-  /** The qualified name of a table in the configured catalog and schema. */
+  /** The qualified, quoted name of one of the prefix's tables (`prefixedName` of adapters/databricks/sql.ts). */
   table: (name: string) => string;
   s3: WarehouseDeps['s3'];
   timings: CleaningOutcome['timings'];

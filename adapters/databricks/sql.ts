@@ -2,7 +2,12 @@
  * Statements and queries on a Databricks SQL warehouse through `@databricks/sql` (Thrift
  * TCLIService over HTTPS), one session reused across statements, the certificate verified.
  * Errors are classified by adapters/databricks/sql-errors.ts.
+ *
+ * Table names: every pipeline prefix keeps its tables in the configured
+ * DATABRICKS_CATALOG.DATABRICKS_SCHEMA under names of its own, `<prefix>__<table>`
+ * (`prefixedName`), so two prefixes never share a table.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -10,6 +15,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DBSQLClient, LogLevel } from '@databricks/sql';
 import type IDBSQLSession from '@databricks/sql/dist/contracts/IDBSQLSession';
 import type IOperation from '@databricks/sql/dist/contracts/IOperation';
+import { prefixProblem } from '../../common/ids';
+import { NonRetryable } from '../../common/errors';
 import { backoff, configFailure, defaultWarn, parseEndpoint, pause, requireToken, scrub, type DatabricksConfig, type RetryOptions } from './endpoint';
 import { classifySql, httpStatusOf, retryAfterOf } from './sql-errors';
 
@@ -236,6 +243,31 @@ export function createDatabricksSql(config: DatabricksConfig, opts: DatabricksSq
 /** `catalog`.`schema`.`name` in the configured catalog and schema. */
 export function qualifiedName(config: DatabricksConfig, name: string): string {
   return `\`${config.catalog}\`.\`${config.schema}\`.\`${name}\``;
+}
+
+/** A table's own part of a name: lowercase words joined by single '_' (no "__", no leading or trailing '_'). */
+const TABLE_PART = /^[a-z0-9]+(_[a-z0-9]+)*$/;
+
+/**
+ * The unquoted name of a pipeline prefix's table: `<prefix>__<name>`. A prefix of [a-z0-9_]
+ * stands as it is (`pinflow__pin_clean`); in a prefix with '-' each '-' becomes '_' and it ends
+ * in `_` and the first 8 hex digits of the prefix's SHA-256 (`pin-prod` ->
+ * `pin_prod_<8 hex>__pin_clean`), so prefixes that differ only by '-' and '_' keep apart. Since
+ * `name` holds no "__" and does not start with '_', the last "__" separates the two parts.
+ * The result is lowercase [a-z0-9_] only, which Hive metastore, Spark's session catalog and
+ * Unity Catalog all accept, and at most 57 + 2 + name characters.
+ */
+export function prefixTableName(prefix: string, name: string): string {
+  const problem = prefixProblem(prefix);
+  if (problem) throw ApplicationFailure.nonRetryable(`Databricks table names: ${problem}`, NonRetryable.badInput);
+  if (!TABLE_PART.test(name)) throw new Error(`Databricks table names: ${JSON.stringify(name)} is not a table name (lowercase words joined by single "_")`);
+  const own = prefix.includes('-') ? `${prefix.replace(/-/g, '_')}_${createHash('sha256').update(prefix).digest('hex').slice(0, 8)}` : prefix;
+  return `${own}__${name}`;
+}
+
+/** `catalog`.`schema`.`<prefix>__<name>`: a table of the pipeline prefix in the configured catalog and schema. */
+export function prefixedName(config: DatabricksConfig, prefix: string, name: string): string {
+  return qualifiedName(config, prefixTableName(prefix, name));
 }
 
 /** The client options of the configured warehouse: the extra CA of DATABRICKS_CA_FILE, if set. */

@@ -3,8 +3,9 @@
  * object in the bucket under `streaming-staging/<stream>/<shard>/<first>-<last>/partition=0/`
  * (the warehouse reads S3 itself, as in the batch path), read by the same records/cleaning
  * SQL (Spark dialect) and `MERGE ... WHEN NOT MATCHED THEN INSERT` on (_shard,
- * _sequence_number) into Delta tables, each statement idempotent on its own; the staged
- * object is deleted afterwards.
+ * _sequence_number) into the prefix's Delta tables (`<prefix>__<topic>_clean_stream`,
+ * `<prefix>__<topic>_stream_dead_letter`: `prefixedName` of adapters/databricks/sql.ts), each
+ * statement idempotent on its own; the staged object is deleted afterwards.
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { guarded } from '../../common/errors';
@@ -12,7 +13,7 @@ import { deadLetterTable, streamName, streamTable, type StreamTopic } from '../.
 import { cleanedSql, recordsSql } from '../../sql/render';
 import type { StreamRecord, StreamTarget, StreamWriter, WarehouseDeps } from '../warehouse';
 import { cleanedColumns, ndjson, sourceTableOf, splitBatch, stagedBatchFile, tsLiteral } from '../warehouse-shared';
-import { configuredSqlOptions, createDatabricksSql, ensureSchema, qualifiedName, type DatabricksConfig, type DatabricksSql } from './sql';
+import { configuredSqlOptions, createDatabricksSql, ensureSchema, prefixedName, type DatabricksConfig, type DatabricksSql } from './sql';
 
 /**
  * The statements that write one batch to Delta tables. Exported for the tests: the stand-in
@@ -90,7 +91,7 @@ export async function openDatabricksWriter(
         await guarded('S3', s3.address, () => s3.client().send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: ndjson(split.lines), ContentType: 'application/x-ndjson' })));
       }
       const st = databricksBatchStatements({
-        table: (name) => qualifiedName(db, name),
+        table: (name) => prefixedName(db, opts.prefix, name),
         topic,
         shardId,
         location: split.lines.length ? `s3://${s3.bucket}/${folder}` : null,

@@ -2,12 +2,18 @@
  * A Databricks SQL warehouse (WAREHOUSE=databricks) behind the Warehouse port
  * (adapters/warehouse.ts). The warehouse reads the landed objects from S3 itself.
  *
+ * Tables: a prefix's tables are Delta tables in DATABRICKS_CATALOG.DATABRICKS_SCHEMA named
+ * `<prefix>__<table>` (`prefixedName` of adapters/databricks/sql.ts), the same names for the
+ * full recompute, the interval runs and the stream writers, so prefixes sharing the schema
+ * never share a table.
+ *
  * Cleaning, SQL mode: the Spark-dialect statements through one session of its own (records
- * and joined as temporary views, the twelve tables as Delta tables in
- * DATABRICKS_CATALOG.DATABRICKS_SCHEMA, replaced on a rerun), each table also written as
- * Parquet under its output location; the counts are queried back. Job mode (`plan.job`): a
- * one-time run of the notebook (what the legacy MWAA DAG runs), then the tables' row counts through SQL.
- * Interval mode (`plan.interval`): the incremental plan on Delta tables (adapters/databricks/incremental.ts).
+ * and joined as temporary views, the twelve tables as the prefix's Delta tables, replaced on a
+ * rerun), each table also written as Parquet under its output location; the counts are queried
+ * back. Job mode (`plan.job`): a one-time run of the notebook (what the legacy MWAA DAG runs),
+ * which gets `prefix` and builds the tables under their plain names (`<table>`, the notebook's
+ * contract), then those tables' row counts through SQL.
+ * Interval mode (`plan.interval`): the incremental plan on the prefix's Delta tables (adapters/databricks/incremental.ts).
  * The run's idempotency token is derived from `plan.runKey`: one notebook run per cleaning run,
  * adopted again by the activity's retries.
  *
@@ -25,12 +31,11 @@ import { cleaningStatements, recordCountsSql, type TopicSources } from '../../sq
 import type { CleaningOutcome, CleaningPlan, StreamWriter, Warehouse, WarehouseDeps } from '../warehouse';
 import { stepTimer, tableCounts } from '../warehouse-shared';
 import { createDatabricksJobs, idempotencyTokenFor } from './jobs';
-import { configuredSqlOptions, createDatabricksSql, ensureSchema, qualifiedName, type DatabricksConfig } from './sql';
+import { configuredSqlOptions, createDatabricksSql, ensureSchema, prefixedName, qualifiedName, type DatabricksConfig } from './sql';
 import { runDatabricksIncremental } from './incremental';
 import { openDatabricksWriter } from './stream-writer';
 
 export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps): Warehouse {
-  const table = (name: string) => qualifiedName(db, name);
   const writers = new Map<string, Promise<StreamWriter>>();
 
   /** Runs the notebook of `plan.job` to the end; returns its run page. */
@@ -54,6 +59,9 @@ export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps)
     const timings: CleaningOutcome['timings'] = [];
     const timed = stepTimer(timings);
     const signal = plan.signal;
+    const table = (name: string) => prefixedName(db, plan.prefix, name);
+    // The tables a notebook built (plain names), else the prefix's own.
+    const counted = plan.job ? (name: string) => qualifiedName(db, name) : table;
 
     const jobRunUrl = plan.job ? await timed('Databricks job run', () => runJob(plan, plan.job!)) : undefined;
     const sqlOptions = configuredSqlOptions(db);
@@ -78,7 +86,7 @@ export function databricksWarehouse(db: DatabricksConfig, { s3 }: WarehouseDeps)
       }
       const rows: Record<string, number> = {};
       for (const name of [...CLEANED_NAMES, ...ANALYTICS_NAMES]) {
-        rows[name] = Number((await sql.query(`SELECT count(*) AS n FROM ${table(name)}`, { signal }))[0]?.n ?? 0);
+        rows[name] = Number((await sql.query(`SELECT count(*) AS n FROM ${counted(name)}`, { signal }))[0]?.n ?? 0);
       }
       // In job mode the notebook's records are not visible here: the table's rows stand for what was read.
       const tables = Object.fromEntries(

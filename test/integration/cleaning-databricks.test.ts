@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { CleaningResult } from '../../common/cleaning';
+import { prefixTableName } from '../../adapters/databricks/sql';
 import { objectKey } from '../../common/landing';
 import { cleaningStatements } from '../../sql/render';
 import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-standin';
@@ -35,7 +36,7 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
         if (/^SELECT\s+count\(\*\) AS records_read/.test(sql)) {
           return { columns: [{ name: 'records_read', type: 'bigint' }, { name: 'not_an_object', type: 'bigint' }, { name: 'no_usable_key', type: 'bigint' }, { name: 'kept', type: 'bigint' }], rows: [[12, 1, 1, 9]] };
         }
-        const m = /^SELECT count\(\*\) AS n FROM `main`\.`pinflow`\.`([a-z_]+)`$/.exec(sql);
+        const m = /^SELECT count\(\*\) AS n FROM `main`\.`pinflow`\.`[a-z0-9_]+__([a-z_]+)`$/.exec(sql);
         if (m) return { columns: [{ name: 'n', type: 'bigint' }], rows: [[m[1]!.endsWith('_clean') ? 9 : 2]] };
         return undefined;
       },
@@ -57,6 +58,8 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
 
   it('sends the Spark-proven statements through one session, publishes Parquet, reports the warehouse counts; 429s are ridden out', async () => {
     const prefix = uniqueName('dbx');
+    // The prefix's tables in the configured catalog and schema (`<prefix>__<table>`).
+    const table = (n: string) => `\`main\`.\`pinflow\`.\`${prefixTableName(prefix, n)}\``;
     const topicsDir = `${uniqueName('dbx-landed')}/topics`;
     await landSomething(prefix, topicsDir);
     wh.statements.length = 0;
@@ -84,12 +87,12 @@ describe('batch cleaning on Databricks (SQL warehouse stand-in)', () => {
         assert.ok(sent.includes(`CREATE OR REPLACE TEMPORARY VIEW ${s.name} AS ${s.sql}`), s.name);
         continue;
       }
-      const create = sent.indexOf(`CREATE OR REPLACE TABLE \`main\`.\`pinflow\`.\`${s.name}\` AS ${s.sql}`);
+      const create = sent.indexOf(`CREATE OR REPLACE TABLE ${table(s.name)} AS ${s.sql}`);
       assert.ok(create > 0, `${s.name} created`);
       const kind = s.kind === 'cleaned' ? 'cleaned' : 'analytics';
-      assert.equal(sent[create + 1], `INSERT OVERWRITE DIRECTORY 's3://${bucket}/${prefix}/${kind}/${s.name}/' USING PARQUET SELECT * FROM \`main\`.\`pinflow\`.\`${s.name}\``);
+      assert.equal(sent[create + 1], `INSERT OVERWRITE DIRECTORY 's3://${bucket}/${prefix}/${kind}/${s.name}/' USING PARQUET SELECT * FROM ${table(s.name)}`);
     }
-    assert.ok(sent.indexOf('CREATE OR REPLACE TABLE `main`.`pinflow`.`pin_clean` AS ' + spark.find((s) => s.name === 'pin_clean')!.sql) < sent.findIndex((x) => x.startsWith('CREATE OR REPLACE TEMPORARY VIEW joined')));
+    assert.ok(sent.indexOf(`CREATE OR REPLACE TABLE ${table('pin_clean')} AS ` + spark.find((s) => s.name === 'pin_clean')!.sql) < sent.findIndex((x) => x.startsWith('CREATE OR REPLACE TEMPORARY VIEW joined')));
     assert.equal(sent.length, new Set(sent.filter((x) => !x.startsWith('SELECT count(*)'))).size + sent.filter((x) => x.startsWith('SELECT count(*)')).length, 'no statement ran twice');
 
     assert.equal(result.warehouse, 'databricks');

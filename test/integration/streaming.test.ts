@@ -13,6 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runDuckdbCleaning } from '../../adapters/duckdb/cleaning';
 import { createKinesisClient, type ReadRecord } from '../../adapters/kinesis';
 import { listKeys, s3Adapter } from '../../adapters/s3';
+import { prefixTableName } from '../../adapters/databricks/sql';
 import { databricksBatchStatements, openDatabricksWriter } from '../../adapters/databricks/stream-writer';
 import type { StreamRecord } from '../../adapters/warehouse';
 import { toStreamRecord } from '../../activities/streaming';
@@ -129,7 +130,7 @@ describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
     wh = await startSqlWarehouse({
       token: TOKEN,
       handler: (sql) =>
-        /^MERGE INTO `main`\.`pinflow`\.`pin_clean_stream`/.test(sql)
+        /^MERGE INTO `main`\.`pinflow`\.`[a-z0-9_]+__pin_clean_stream`/.test(sql)
           ? { columns: [{ name: 'num_affected_rows', type: 'bigint' }, { name: 'num_updated_rows', type: 'bigint' }, { name: 'num_deleted_rows', type: 'bigint' }, { name: 'num_inserted_rows', type: 'bigint' }], rows: [[3, 0, 0, 3]] }
           : undefined,
     });
@@ -145,6 +146,8 @@ describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
     const config = testConfig({ WAREHOUSE: 'databricks', DATABRICKS_HOST: wh.host, DATABRICKS_TOKEN: TOKEN, DATABRICKS_HTTP_PATH: wh.httpPath, DATABRICKS_CA_FILE: caFile });
     const s3 = s3Adapter(config);
     const prefix = uniqueName('stream-dbx');
+    // The prefix's tables in the configured catalog and schema (`<prefix>__<table>`).
+    const table = (n: string) => `\`main\`.\`pinflow\`.\`${prefixTableName(prefix, n)}\``;
     const at = new Date('2026-01-02T03:04:05.678Z');
     const rec = (seq: string, data: string): StreamRecord => toStreamRecord({ SequenceNumber: seq, PartitionKey: seq.slice(-2), Data: Buffer.from(data), ApproximateArrivalTimestamp: at });
     const batch = [
@@ -160,7 +163,7 @@ describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
       const sent = wh.statements.map((x) => x.sql);
       const folder = `s3://${config.s3.bucket}/streaming-staging/streaming-${prefix}-pin/shardId-000000000000/${batch[0]!.sequenceNumber}-${batch[2]!.sequenceNumber}`;
       const expected = databricksBatchStatements({
-        table: (n) => `\`main\`.\`pinflow\`.\`${n}\``,
+        table,
         topic: 'pin',
         shardId: 'shardId-000000000000',
         location: folder,
@@ -169,13 +172,15 @@ describe('streaming: Databricks statements (SQL warehouse stand-in)', () => {
       });
       assert.equal(sent[0], `CREATE OR REPLACE TEMPORARY VIEW pin_records AS ${recordsSql('databricks', SOURCE_TABLES[0]!, folder)}`, 'the batch path reader, over the staged batch');
       assert.equal(sent[1], expected.setup[1]);
-      assert.match(sent[1]!, /^CREATE TABLE IF NOT EXISTS `main`\.`pinflow`\.`pin_clean_stream` USING DELTA AS SELECT c\.`ind`, .*c\.`category`, CAST\(NULL AS STRING\) AS _shard/s);
-      assert.match(sent[2]!, /^CREATE TABLE IF NOT EXISTS `main`\.`pinflow`\.`pin_stream_dead_letter` \(/);
+      assert.ok(sent[1]!.startsWith(`CREATE TABLE IF NOT EXISTS ${table('pin_clean_stream')} USING DELTA AS SELECT c.\`ind\`, `), sent[1]);
+      assert.match(sent[1]!, /c\.`category`, CAST\(NULL AS STRING\) AS _shard/s);
+      assert.ok(sent[2]!.startsWith(`CREATE TABLE IF NOT EXISTS ${table('pin_stream_dead_letter')} (`), sent[2]);
       assert.equal(sent[3], expected.merge, 'one MERGE for the rows');
       assert.ok(sent[3]!.includes(cleanedSql('databricks', 'pin_clean', { stream: true })), 'the rows are cleaned by the batch SQL in stream mode');
       assert.match(sent[3]!, /ON t\._shard = s\._shard AND t\._sequence_number = s\._sequence_number\nWHEN NOT MATCHED THEN INSERT \*$/);
       assert.match(sent[3]!, /VALUES \(0, '4960+1', TIMESTAMP_NTZ '2026-01-02 03:04:05\.678'\), \(1, '4960+3', TIMESTAMP_NTZ '2026-01-02 03:04:05\.678'\)\) AS m/);
-      assert.match(sent[4]!, /^MERGE INTO `main`\.`pinflow`\.`pin_stream_dead_letter` AS t\nUSING \(SELECT \* FROM \(VALUES \('shardId-000000000000', '4960+2', '02', 'not JSON: .*?', 'bm90IGpzb24=',/);
+      assert.ok(sent[4]!.startsWith(`MERGE INTO ${table('pin_stream_dead_letter')} AS t\n`), sent[4]);
+      assert.match(sent[4]!, /^MERGE INTO \S+ AS t\nUSING \(SELECT \* FROM \(VALUES \('shardId-000000000000', '4960+2', '02', 'not JSON: .*?', 'bm90IGpzb24=',/);
       assert.equal(sent.length, 5);
       assert.deepEqual(await listKeys(s3.client(), config.s3.bucket, `streaming-staging/streaming-${prefix}-pin/`), [], 'the staged object is removed after the MERGE');
 

@@ -11,12 +11,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { toStreamRecord } from '../../activities/streaming';
+import { prefixTableName } from '../../adapters/databricks/sql';
 import { s3Adapter } from '../../adapters/s3';
 import { createWarehouse, type StreamRecord, type Warehouse } from '../../adapters/warehouse';
 import { loadConfig, readEnv, type Config } from '../../config';
 import { startSqlWarehouse, type SqlWarehouse } from '../helpers/databricks-standin';
 
 const TOKEN = 'dapi-test-warehouse-0123456789';
+const PREFIX = 'wh-unit';
+/** The prefix's stream tables in the configured catalog and schema (`<prefix>__<table>`). */
+const table = (name: string) => `\`main\`.\`pinflow\`.\`${prefixTableName(PREFIX, name)}\``;
 const rec = (seq: string): StreamRecord => toStreamRecord({ SequenceNumber: seq, PartitionKey: 'k', Data: Buffer.from('not json') });
 
 describe('Warehouse port', () => {
@@ -29,7 +33,7 @@ describe('Warehouse port', () => {
     wh = await startSqlWarehouse({
       token: TOKEN,
       handler: (sql) =>
-        failDeadLetters && /^MERGE INTO `main`\.`pinflow`\.`pin_stream_dead_letter`/.test(sql)
+        failDeadLetters && sql.startsWith(`MERGE INTO ${table('pin_stream_dead_letter')} `)
           ? { error: { message: '[DELTA_CONCURRENT_APPEND] Files were added by a concurrent update. SQLSTATE: 2D521', sqlState: '2D521', at: 'status' } }
           : undefined,
     });
@@ -65,7 +69,7 @@ describe('Warehouse port', () => {
   it('Databricks: one writer session per stream across calls, a fresh one after a failed write, all closed by close()', async () => {
     const s3 = s3Adapter(config);
     const warehouse: Warehouse = createWarehouse(config, { s3 });
-    const target = { prefix: 'wh-unit', topic: 'pin' as const, streamCreatedAt: null };
+    const target = { prefix: PREFIX, topic: 'pin' as const, streamCreatedAt: null };
     const statementsFrom = (i: number) => wh.statements.slice(i).map((s) => s.sql.split('\n')[0]!.split(' AS ')[0]!);
     try {
       const start = wh.statements.length;
@@ -77,11 +81,11 @@ describe('Warehouse port', () => {
       assert.deepEqual(statementsFrom(start), [
         'CREATE SCHEMA IF NOT EXISTS `main`.`pinflow`',
         'CREATE OR REPLACE TEMPORARY VIEW pin_records',
-        'CREATE TABLE IF NOT EXISTS `main`.`pinflow`.`pin_clean_stream` USING DELTA',
-        'CREATE TABLE IF NOT EXISTS `main`.`pinflow`.`pin_stream_dead_letter` (_shard STRING, _sequence_number STRING, _partition_key STRING, reason STRING, data_base64 STRING, _approximate_arrival TIMESTAMP_NTZ, _arrival TIMESTAMP_NTZ) USING DELTA',
-        'MERGE INTO `main`.`pinflow`.`pin_stream_dead_letter`',
+        `CREATE TABLE IF NOT EXISTS ${table('pin_clean_stream')} USING DELTA`,
+        `CREATE TABLE IF NOT EXISTS ${table('pin_stream_dead_letter')} (_shard STRING, _sequence_number STRING, _partition_key STRING, reason STRING, data_base64 STRING, _approximate_arrival TIMESTAMP_NTZ, _arrival TIMESTAMP_NTZ) USING DELTA`,
+        `MERGE INTO ${table('pin_stream_dead_letter')}`,
         'CREATE OR REPLACE TEMPORARY VIEW pin_records',
-        'MERGE INTO `main`.`pinflow`.`pin_stream_dead_letter`',
+        `MERGE INTO ${table('pin_stream_dead_letter')}`,
       ]);
       const writerSession = wh.statements[start + 1]!.sessionId;
       assert.ok(wh.statements.slice(start + 1).every((s) => s.sessionId === writerSession), 'both calls write through one session');
