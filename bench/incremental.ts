@@ -178,14 +178,22 @@ function copyDatabase(from: string, to: string): void {
   for (const suffix of ['', '.wal']) if (fs.existsSync(from + suffix)) fs.copyFileSync(from + suffix, to + suffix);
 }
 
+/**
+ * The persistent tables an interval run keeps on DuckDB (sql/incremental.ts): the marker of a
+ * seeded state names them, and a state seeded with other tables is seeded again, so that the
+ * timed run never pays for creating a table the history's runs would have kept.
+ */
+const STATE_TABLES = '<t>_versions, <t>, merged_objects, <output>_by_date, joined_current';
+
 /** The incremental state after the history's dates, merged once (a marker says it is complete). */
 async function ensureState(root: string, dates: number): Promise<string> {
   const dir = path.join(root, 'state');
   const dbPath = path.join(dir, 'warehouse.duckdb');
-  if (fs.existsSync(path.join(dir, '.complete'))) return dbPath;
+  const marker = path.join(dir, '.complete');
+  if (fs.existsSync(marker) && (JSON.parse(fs.readFileSync(marker, 'utf8')) as { tables?: string }).tables === STATE_TABLES) return dbPath;
   fs.rmSync(dir, { recursive: true, force: true });
   const seeded = await inChild({ mode: 'seed', root, dbPath, dates });
-  fs.writeFileSync(path.join(dir, '.complete'), JSON.stringify({ at: new Date().toISOString(), ms: seeded.ms }));
+  fs.writeFileSync(marker, JSON.stringify({ at: new Date().toISOString(), ms: seeded.ms, tables: STATE_TABLES }));
   return dbPath;
 }
 

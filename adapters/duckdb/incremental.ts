@@ -5,7 +5,10 @@
  * `readLedger` reads which objects were merged (creating the ledger on first use), so the
  * caller stages only the objects `pickBatch` chooses; `runDuckdbIncremental` runs every
  * statement in one transaction (a failed run leaves the tables, versions and ledger as they
- * were), then exports the current cleaned tables and the date's nine outputs as Parquet.
+ * were), then exports the current cleaned tables and the date's nine outputs as Parquet. The
+ * analytics read the current tables as the state as of the interval's end when the ledger, as
+ * that transaction reads it, holds nothing at or beyond the end (`asOfIsCurrent`) and no full
+ * recompute wrote the schema (`fullRunWrote`); otherwise that state is computed from the versions.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,9 +19,9 @@ import { ANALYTICS_NAMES, CLEANED_NAMES, type TableCounts } from '../../common/c
 import { NonRetryable } from '../../common/errors';
 import type { IntervalManifest } from '../../common/interval';
 import { SOURCE_TABLES } from '../../common/source-tables';
-import { checkCollected, incrementalStatements, intervalOutcome, ledgerStatements, type BatchSources, type LedgerRow, type Topic } from '../../sql/incremental';
+import { asOfIsCurrent, checkCollected, incrementalStatements, intervalOutcome, ledgerStatements, type BatchSources, type LedgerRow, type Topic } from '../../sql/incremental';
 import { stepTimer } from '../warehouse-shared';
-import { literal, quoteId, withConnection } from './connection';
+import { literal, PARQUET_OPTIONS, quoteId, withConnection } from './connection';
 
 export interface DuckdbIntervalResult {
   /** Per cleaned table: the interval's counts, rows as of the interval's end. */
@@ -45,14 +48,31 @@ function sqlFailure(step: string, err: unknown): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`DuckDB: ${step} failed: ${(err as Error).message}`, NonRetryable.badInput);
 }
 
+/** The ledger of merged objects (created empty on first use), as the connection sees it. */
+async function ledgerIn(c: DuckDBConnection, table: (name: string) => string): Promise<LedgerRow[]> {
+  const l = ledgerStatements('duckdb', table);
+  for (const sql of l.setup) await c.run(sql);
+  return (await c.runAndReadAll(l.query)).getRowObjectsJS() as unknown as LedgerRow[];
+}
+
 /** The ledger of merged objects of `schema` (created empty on first use). */
 export async function readLedger(dbPath: string, schema: string): Promise<LedgerRow[]> {
   return withConnection(dbPath, async (c) => {
     await c.run(`CREATE SCHEMA IF NOT EXISTS ${quoteId(schema)}`);
-    const l = ledgerStatements('duckdb', await tableIn(c, schema));
-    for (const sql of l.setup) await c.run(sql);
-    return (await c.runAndReadAll(l.query)).getRowObjectsJS() as unknown as LedgerRow[];
+    return ledgerIn(c, await tableIn(c, schema));
   });
+}
+
+/**
+ * Whether a full recompute (adapters/duckdb/cleaning.ts) ever wrote `schema`, seen by the
+ * relations only it creates there (`joined`, the nine outputs): it replaces the current tables
+ * with everything landed, which may lie beyond an interval's end, so they are no longer the
+ * latest version over the versions and the state as of an interval's end is computed.
+ */
+async function fullRunWrote(c: DuckDBConnection, schema: string): Promise<boolean> {
+  const names = ['joined', ...ANALYTICS_NAMES].map(literal).join(', ');
+  const sql = `SELECT count(*) AS n FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = ${literal(schema)} AND table_name IN (${names})`;
+  return Number((await c.runAndReadAll(sql)).getRowObjectsJS()[0]!.n) > 0;
 }
 
 export async function runDuckdbIncremental(opts: {
@@ -69,10 +89,11 @@ export async function runDuckdbIncremental(opts: {
   return withConnection(opts.dbPath, async (c) => {
     await c.run(`CREATE SCHEMA IF NOT EXISTS ${quoteId(opts.schema)}`);
     const table = await tableIn(c, opts.schema);
-    const statements = incrementalStatements('duckdb', { interval: opts.interval, batch: opts.batch, table });
     const collected: Record<string, Array<Record<string, unknown>>> = {};
     await c.run('BEGIN TRANSACTION');
     try {
+      const asOfCurrent = (await fullRunWrote(c, opts.schema)) ? false : asOfIsCurrent(opts.interval, opts.batch, await ledgerIn(c, table));
+      const statements = incrementalStatements('duckdb', { interval: opts.interval, batch: opts.batch, table, asOfCurrent });
       let done = 0;
       for (const s of statements) {
         opts.onStep?.(s.name, done, statements.length);
@@ -85,7 +106,7 @@ export async function runDuckdbIncremental(opts: {
         checkCollected(s, collected[s.collect ?? ''] ?? []);
         done++;
       }
-      await c.run('COMMIT');
+      await timed('commit', () => c.run('COMMIT'));
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
       throw err;
@@ -97,7 +118,7 @@ export async function runDuckdbIncremental(opts: {
       const file = path.join(opts.exportDir, `${name}.parquet`);
       // The outputs keep their sorted order; the cleaned tables are written in parallel.
       await c.run(`SET preserve_insertion_order = ${sorted}`);
-      const sql = `COPY (SELECT * FROM ${relation}) TO ${literal(file)} (FORMAT parquet, COMPRESSION zstd)`;
+      const sql = `COPY (SELECT * FROM ${relation}) TO ${literal(file)} (${PARQUET_OPTIONS})`;
       await timed(`export ${name}`, () => c.run(sql)).catch((err) => {
         throw sqlFailure(`Parquet export of ${name}`, err);
       });

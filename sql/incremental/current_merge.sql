@@ -1,6 +1,8 @@
--- The current state: every key the batch touched gets its latest version overall (highest
--- start_offset, line_no, elem_no, then object name: the order of the full recompute), updated
--- in place or inserted. Keys the batch did not touch are not read.
+-- The current state (Spark, Delta): every key the batch touched gets its latest version overall
+-- (highest start_offset, line_no, elem_no, then object name: the order of the full recompute),
+-- updated in place or inserted. Keys the batch did not touch are not read. DuckDB deletes the
+-- touched keys and inserts them again instead (current_insert.sql): an update in place makes
+-- its checkpoint rewrite every row group the update touches, a delete and an append do not.
 MERGE INTO {current} c
 USING (
   SELECT {columns}

@@ -1,6 +1,7 @@
 -- The summary of one topic for the interval: its records (read from the interval's objects),
 -- the records left out and why, the keys it holds, and of those the keys new as of its end
--- (inserted) and the keys that existed before its start (replaced).
+-- (inserted) and the keys that existed before its start (replaced). Only the interval's keys
+-- are looked up among the earlier versions.
 WITH recs AS (
   SELECT r.is_record, @key(r.raw_{key}) AS k
   FROM {topic}_records r
@@ -17,7 +18,7 @@ before_keys AS (
   SELECT DISTINCT v.ind
   FROM {versions} v
   JOIN interval_bounds b ON b.topic = '{topic}' AND b.part = v.part
-  WHERE v.start_offset < b.start_offset
+  WHERE v.start_offset < b.start_offset AND v.ind IN (SELECT ind FROM interval_keys)
 )
 SELECT
   '{topic}' AS topic,

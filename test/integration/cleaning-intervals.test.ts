@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { prefixTableName } from '../../adapters/databricks/sql';
 import { parquetToJson } from '../../adapters/duckdb/cleaning';
 import { literal, quoteId, withConnection } from '../../adapters/duckdb/connection';
 import { listKeys } from '../../adapters/s3';
@@ -175,6 +176,8 @@ describe('interval cleaning: dates merged out of order, backfills and reruns', (
 
   it('WAREHOUSE=databricks sends the Spark-dialect plan: only the objects the ledger lacks below the end, Delta MERGEs, the date partition', async () => {
     const prefix = uniqueName('dbx-iv');
+    // The prefix's tables in the configured catalog and schema (`<prefix>__<table>`): no other prefix's.
+    const table = (n: string) => `\`main\`.\`pinflow\`.\`${prefixTableName(prefix, n)}\``;
     const topicsDir = `${uniqueName('dbx-iv')}/topics`;
     const f = intervalFixture(prefix, await sampleMessages(), 400);
     // Landed: D1 and D2 (D3 is not landed: D2's end is what bounds the run).
@@ -187,7 +190,7 @@ describe('interval cleaning: dates merged out of order, backfills and reruns', (
       handler: (sql) => {
         const files = /^SELECT count\(DISTINCT src_file\) AS files FROM (pin|geo|user)_records$/.exec(sql);
         if (files) return { columns: [{ name: 'files', type: 'bigint' }], rows: [[d2.filter((o) => o.topic === `${prefix}.${files[1]}`).length]] };
-        if (/^SELECT topic, part, start_offset FROM `main`\.`pinflow`\.`merged_objects`$/.test(sql)) {
+        if (sql === `SELECT topic, part, start_offset FROM ${table('merged_objects')}`) {
           // The ledger: D1's objects were merged by an earlier run, and one object of D2 by a partial run of D2.
           const merged = [...d1, landed.find((o) => !d1.includes(o))!];
           return { columns: [{ name: 'topic', type: 'string' }, { name: 'part', type: 'int' }, { name: 'start_offset', type: 'bigint' }], rows: merged.map((o) => [o.topic.slice(prefix.length + 1), o.partition, o.firstOffset]) };
@@ -211,7 +214,10 @@ describe('interval cleaning: dates merged out of order, backfills and reruns', (
       const input = { prefix, source: { kind: 's3' as const, topicsDir }, outputRoot: `${prefix}/`, interval: f.manifests[1] };
       const result = (await runWorkflow<CleaningResult>(ctx.env, dbx, 'batchCleaningWorkflow', [input])).result;
       const sent = wh.statements.map((x) => x.sql);
-      const table = (n: string) => `\`main\`.\`pinflow\`.\`${n}\``;
+      const named = [...new Set(sent.flatMap((x) => [...x.matchAll(/`main`\.`pinflow`\.`[^`]*`/g)].map((m) => m[0])))];
+      const own = table('x').slice(0, -'x`'.length);
+      assert.deepEqual(named.filter((n) => !n.startsWith(own)), [], 'every table the run names is one of the prefix');
+      for (const n of ['merged_objects', ...CLEANED_NAMES, ...CLEANED_NAMES.map((c) => `${c}_versions`)]) assert.ok(named.includes(table(n)), n);
       assert.ok(sent.includes(`CREATE TABLE IF NOT EXISTS ${table('merged_objects')} (topic STRING, part INT, start_offset BIGINT, object_key STRING, merged_for STRING) USING DELTA`));
       // Read: D2's objects (all of them, the one merged before included), nothing of D1.
       for (const t of SOURCE_TABLES) {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parquetToJson } from '../../adapters/duckdb/cleaning';
+import { parquetToJson, runDuckdbCleaning } from '../../adapters/duckdb/cleaning';
 import { quoteId, withConnection } from '../../adapters/duckdb/connection';
 import { localLandedObjects, readLedger, runDuckdbIncremental } from '../../adapters/duckdb/incremental';
 import { ANALYTICS_NAMES, validateCleaningInput } from '../../common/cleaning';
@@ -17,7 +17,7 @@ import type { IntervalManifest } from '../../common/interval';
 import { objectKey } from '../../common/landing';
 import { SOURCE_TABLES } from '../../common/source-tables';
 import { filesGlob } from '../../sql/render';
-import { incrementalStatements, pickBatch, type BatchSources } from '../../sql/incremental';
+import { asOfIsCurrent, incrementalStatements, pickBatch, type BatchSources, type LedgerRow } from '../../sql/incremental';
 import { analytics, cleanTables } from '../helpers/cleaning-oracle';
 import { DATES, intervalFixture, valuesUpTo, type IntervalFixture } from '../helpers/interval-fixture';
 import { sampleMessages, writeTopicObjects, type Topic } from '../helpers/landed-fixture';
@@ -90,6 +90,36 @@ describe('incremental cleaning plan', () => {
     assert.deepEqual([picked.geo, picked.user], [[], []]);
   });
 
+  it('reads the current tables as the state as of the end only when nothing merged lies at or beyond the end', () => {
+    const m = manifest('pf', [
+      { topic: 'pf.pin', partition: 0, start: 100, end: 200 },
+      { topic: 'pf.geo', partition: 0, start: 100, end: 200 },
+    ]);
+    const obj = (startOffset: number) => ({ key: objectKey('topics', 'pf.pin', 0, startOffset), partition: 0, startOffset, own: startOffset >= 100 });
+    const batch: BatchSources = { pin: { folder: '/x', objects: [obj(100), obj(150)] }, geo: null, user: null };
+    const ledger: LedgerRow[] = [
+      { topic: 'pin', part: 0, start_offset: 0 },
+      { topic: 'pin', part: 0, start_offset: 100 },
+      { topic: 'geo', part: 0, start_offset: 50 },
+    ];
+    const later = (row: LedgerRow) => [...ledger, row];
+    assert.equal(asOfIsCurrent(m, batch, ledger), true, 'the newest date: everything merged lies below its end');
+    assert.equal(asOfIsCurrent(m, batch, later({ topic: 'pin', part: 0, start_offset: 200 })), false, 'an object of a later date was merged');
+    assert.equal(asOfIsCurrent(m, batch, later({ topic: 'pin', part: 1, start_offset: 0 })), false, 'a partition the interval does not list');
+    assert.equal(asOfIsCurrent(m, batch, later({ topic: 'user', part: 0, start_offset: 0 })), false, 'a topic the interval does not list');
+    assert.equal(asOfIsCurrent(m, batch, later({ topic: 'pin', part: 0, start_offset: 120 })), false, 'an object of the interval merged before and not merged again: its versions go');
+    assert.equal(asOfIsCurrent(m, { ...batch, pin: { folder: '/x', objects: [obj(100), obj(200)] } }, ledger), false, 'a batch object at the end');
+    for (const dialect of ['duckdb', 'spark'] as const) {
+      const plan = (asOfCurrent?: boolean) => incrementalStatements(dialect, { interval: m, batch, table: (n) => `cat.sch.${n}`, ...(asOfCurrent === undefined ? {} : { asOfCurrent }) });
+      const asOf = (asOfCurrent?: boolean) => plan(asOfCurrent).find((s) => s.name === 'as of pin_clean')!.sql;
+      assert.match(asOf(true), /^CREATE OR REPLACE TEMP(ORARY)? VIEW pin_clean AS SELECT .*ind.* FROM cat\.sch\.pin_clean$/, dialect);
+      for (const computed of [asOf(false), asOf()]) assert.match(computed, /row_number\(\) OVER \(PARTITION BY v\.ind/, dialect);
+      // The current state: a MERGE on Delta; on DuckDB the touched keys deleted and appended again.
+      const merge = plan().filter((s) => ['replace pin_clean keys', 'merge pin_clean'].includes(s.name)).map((s) => s.sql.split(' ').slice(0, 3).join(' '));
+      assert.deepEqual(merge, dialect === 'spark' ? ['MERGE INTO cat.sch.pin_clean'] : ['DELETE FROM cat.sch.pin_clean', 'INSERT INTO cat.sch.pin_clean']);
+    }
+  });
+
   it('renders the Spark and Databricks plans with every placeholder filled and Delta statements', () => {
     const m = manifest('pf', [{ topic: 'pf.pin', partition: 0, start: 0, end: 10 }]);
     const batch: BatchSources = { pin: { folder: 's3://b/topics/pf.pin', objects: [{ key: 'topics/pf.pin/partition=0/pf.pin+0+0000000000.json', partition: 0, startOffset: 0, own: true }] }, geo: null, user: null };
@@ -125,12 +155,12 @@ describe('incremental cleaning plan', () => {
 
     const folders = () => Object.fromEntries(SOURCE_TABLES.map((t) => [t.topic, path.join(dir, 'topics', `${prefix}.${t.topic}`)])) as Record<Topic, string>;
 
-    async function run(d: number, mangle?: (b: BatchSources) => void) {
-      const picked = pickBatch(f.manifests[d]!, localLandedObjects(folders()), await readLedger(dbPath, prefix));
+    async function run(d: number, mangle?: (b: BatchSources) => void, db = dbPath) {
+      const picked = pickBatch(f.manifests[d]!, localLandedObjects(folders()), await readLedger(db, prefix));
       const batch = Object.fromEntries(SOURCE_TABLES.map((t) => [t.topic, picked[t.topic].length ? { folder: folders()[t.topic], objects: picked[t.topic] } : null])) as BatchSources;
       mangle?.(batch);
       const exportDir = path.join(dir, `export-${d}-${Math.random().toString(36).slice(2)}`);
-      const result = await runDuckdbIncremental({ dbPath, schema: prefix, interval: f.manifests[d]!, batch, exportDir });
+      const result = await runDuckdbIncremental({ dbPath: db, schema: prefix, interval: f.manifests[d]!, batch, exportDir });
       const outputs: Record<string, unknown[]> = {};
       for (const name of ANALYTICS_NAMES) {
         await parquetToJson([result.parquet[name]!], `${result.parquet[name]}.json`);
@@ -156,6 +186,32 @@ describe('incremental cleaning plan', () => {
       assert.equal(await versions(), stored, 'a rerun replaces its versions, never adds');
       const ledger = await readLedger(dbPath, prefix);
       assert.equal(ledger.length, f.objects.filter((o) => DATES.slice(0, 2).some((_, d) => o.firstOffset < f.manifests[d]!.ranges.find((r) => r.topic === o.topic && r.partition === o.partition)!.end)).length);
+    });
+
+    it('dates in order read the current tables and keep joined_current; a backfill computes the state and drops it', async () => {
+      const db = path.join(dir, 'in-order.duckdb');
+      const ran = (r: Awaited<ReturnType<typeof run>>, step: string) => r.result.timings.some((t) => t.name === step);
+      for (let d = 0; d < DATES.length; d++) {
+        const r = await run(d, undefined, db);
+        assert.deepEqual(r.outputs, expected(d), DATES[d]);
+        assert.ok(ran(r, d === 0 ? 'create joined_current' : 'merge joined_current'), `${DATES[d]}: the state as of the end is the current tables`);
+      }
+      const back = await run(0, undefined, db);
+      assert.deepEqual(back.outputs, expected(0));
+      assert.ok(ran(back, 'drop joined_current') && !ran(back, 'merge joined_current'));
+      const last = await run(2, undefined, db);
+      assert.deepEqual(last.outputs, expected(2));
+      assert.ok(ran(last, 'merge joined_current'));
+    });
+
+    it('after a full recompute of the prefix, the state as of the end is computed, not read from the tables it replaced', async () => {
+      // The full recompute cleans all three dates into the current tables; D2's run then merges
+      // D1 and D2 (the ledger is empty), and the current tables still hold keys only D3 brought.
+      const db = path.join(dir, 'after-full.duckdb');
+      await runDuckdbCleaning({ dbPath: db, schema: prefix, sources: folders(), exportDir: path.join(dir, 'full-export') });
+      const d2 = await run(1, undefined, db);
+      assert.ok(d2.result.rows.pin_clean_current! > d2.result.rows.pin_clean!, 'the current table holds keys beyond D2');
+      assert.deepEqual(d2.outputs, expected(1));
     });
 
     it('a run that fails part-way changes nothing (one transaction)', async () => {
