@@ -75,6 +75,9 @@ describe('Web UI decrypts payloads through the codec server', () => {
   /** A browser profile whose UI decodes through our codec server (the Codec Server settings, stored in the browser). */
   async function uiContext(): Promise<BrowserContext> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    // Every page step bounded: a browser that stops answering fails the test, not the suite's clock.
+    context.setDefaultTimeout(30_000);
+    context.setDefaultNavigationTimeout(30_000);
     const settings = { endpoint: server.url, includeCredentials: true, passAccessToken: false, overrideRemoteCodecConfiguration: true };
     await context.addInitScript({
       content: `if (location.origin === ${JSON.stringify(new URL(ui).origin)}) {
@@ -97,7 +100,7 @@ describe('Web UI decrypts payloads through the codec server', () => {
     return text;
   }
 
-  it('signed in on the codec server page, the run page shows the decrypted input', async () => {
+  it('signed in on the codec server page, the run page shows the decrypted input', { timeout: 120_000 }, async () => {
     const context = await uiContext();
     try {
       const login = await context.newPage();
@@ -114,7 +117,7 @@ describe('Web UI decrypts payloads through the codec server', () => {
     }
   });
 
-  it("signed in, a failed run's page shows its decrypted failure message; not signed in, only \"Encoded failure\"", async () => {
+  it("signed in, a failed run's page shows its decrypted failure message; not signed in, only \"Encoded failure\"", { timeout: 120_000 }, async () => {
     const signedIn = await uiContext();
     try {
       const login = await signedIn.newPage();
@@ -140,7 +143,7 @@ describe('Web UI decrypts payloads through the codec server', () => {
     }
   });
 
-  it('not signed in, the codec server refuses the UI (401) and no plaintext shows', async () => {
+  it('not signed in, the codec server refuses the UI (401) and no plaintext shows', { timeout: 120_000 }, async () => {
     requests.length = 0;
     const context = await uiContext();
     try {
