@@ -245,6 +245,10 @@ export function incrementalStatements(dialect: Dialect, opts: IncrementalOptions
 
   const ledger = ledgerStatements(dialect, table);
   for (const sql of ledger.setup) add('ledger', sql);
+  // Spark commits each statement alone: unmark the batch's objects before their versions are
+  // replaced, so a run that stops part-way leaves them unmerged and the next run merges them
+  // again (a DuckDB run is one transaction).
+  if (spark(dialect)) add('unmark batch', render(dialect, 'ledger_unmark', { ledger: table('merged_objects') }));
 
   for (const t of SOURCE_TABLES) {
     const name = `${t.topic}_clean` as const;

@@ -120,6 +120,21 @@ describe('incremental cleaning plan', () => {
     }
   });
 
+  it('on Spark, where each statement commits alone, the batch leaves the ledger before its versions are replaced and rejoins it last', () => {
+    const m = manifest('pf', [{ topic: 'pf.pin', partition: 0, start: 0, end: 10 }]);
+    const batch: BatchSources = { pin: { folder: 's3://b/topics/pf.pin', objects: [{ key: 'topics/pf.pin/partition=0/pf.pin+0+0000000000.json', partition: 0, startOffset: 0, own: true }] }, geo: null, user: null };
+    for (const dialect of ['spark', 'databricks'] as const) {
+      const names = incrementalStatements(dialect, { interval: m, batch, table: (n) => `cat.sch.${n}` }).map((s) => s.name);
+      const unmark = names.indexOf('unmark batch');
+      assert.ok(unmark >= 0, `${dialect}: the plan unmarks its batch in the ledger`);
+      const touches = names.map((n, i) => [n, i] as const).filter(([n]) => /^(replace|insert) \w+ versions$/.test(n)).map(([, i]) => i);
+      assert.ok(touches.length === 6 && touches.every((i) => i > unmark), `${dialect}: before any version is replaced (${names.join(', ')})`);
+      assert.ok(names.indexOf('ledger merge') > Math.max(...touches), `${dialect}: marked again after the last insert`);
+      const sql = incrementalStatements(dialect, { interval: m, batch, table: (n) => `cat.sch.${n}` })[unmark]!.sql;
+      assert.match(sql, /^MERGE INTO cat\.sch\.merged_objects l\s+USING batch_objects o\s+ON l\.topic = o\.topic AND l\.part = o\.part AND l\.start_offset = o\.start_offset\s+WHEN MATCHED THEN DELETE$/m);
+    }
+  });
+
   it('renders the Spark and Databricks plans with every placeholder filled and Delta statements', () => {
     const m = manifest('pf', [{ topic: 'pf.pin', partition: 0, start: 0, end: 10 }]);
     const batch: BatchSources = { pin: { folder: 's3://b/topics/pf.pin', objects: [{ key: 'topics/pf.pin/partition=0/pf.pin+0+0000000000.json', partition: 0, startOffset: 0, own: true }] }, geo: null, user: null };
