@@ -19,6 +19,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
 import { after, before } from 'node:test';
 import { loadConfig, PROJECT_ROOT, readEnv, type Config } from '../../config';
+import { createServer, type AddressInfo } from 'node:net';
 
 let runtimeInstalled = false;
 
@@ -157,4 +158,38 @@ export function stackTestContext(config: Config = testConfig()): { env: TestWork
   });
   after(async () => ctx.env?.teardown());
   return ctx;
+}
+
+/** The UTC date `offset` days from today, YYYY-MM-DD. */
+export const utcDay = (offset: number): string => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * Polls `fn` until it returns something other than undefined; an error counts as "not yet" and
+ * the last one is named when the wait times out.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A TCP port free on 127.0.0.1 at the time of asking. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -22,7 +22,6 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -36,36 +35,18 @@ import { PIPELINE_METRICS } from '../../common/metrics';
 import { deleteSchedule, describeSchedule } from '../../cli/schedule-ops';
 import { parseScheduleArgs, runSchedule } from '../../scripts/schedule';
 import { spawnWorker } from '../helpers/data';
-import { ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { ensureStack, freePort, until, utcDay, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { addDays } from '../../common/interval';
 import { occurrences } from '../helpers/history-scan';
 import { startMwaaStandin, type MwaaStandin } from '../helpers/mwaa-standin';
 import { startWebhookEndpoint, type WebhookEndpoint } from '../helpers/webhook-endpoint';
 import { recordHistories } from '../helpers/histories';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
-const nextDay = (date: string) => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+const day = utcDay;
+const nextDay = (date: string) => addDays(date, 1);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `name{labels} value` lines of a Prometheus scrape, summed over the series matching `labels`. */
 function metricTotal(text: string, name: string, labels: Record<string, string>): number {

@@ -40,22 +40,13 @@ import { NonRetryable } from '../../common/errors';
 import { MWAA_DAG_RUN_FAILED, MWAA_DAG_RUN_TIMED_OUT, TERMINAL_DAG_RUN_STATES } from '../../mwaa/failures';
 import { parseScheduleArgs, runSchedule } from '../../scripts/schedule';
 import { deleteSchedule, describeSchedule } from '../../cli/schedule-ops';
-import { backgroundWorker, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { backgroundWorker, until, utcDay, ensureStack, quietRuntime, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
 import { startMwaaStandin, type MwaaStandin, type StandinDag } from '../helpers/mwaa-standin';
 import { recordHistories } from '../helpers/histories';
 
-const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+const day = utcDay;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The workflow's failure: its cause (what the workflow threw). */
 async function failureOf(handle: WorkflowHandle): Promise<Error> {

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
@@ -18,20 +17,10 @@ import type { EmulationInput } from '../../common/emulation';
 import { PIPELINE_METRICS } from '../../common/metrics';
 import { connectClient } from '../../workers/client';
 import { spawnWorker, testDatabase } from '../helpers/data';
-import { ensureStack, testConfig, uniqueName } from '../helpers/env';
+import { ensureStack, freePort, testConfig, uniqueName } from '../helpers/env';
 
 const ROWS = 40;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Sample {
   name: string;

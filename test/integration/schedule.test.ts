@@ -10,20 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { logicalDateOf } from '../../common/daily';
-import { backgroundWorker, ensureStack, quietRuntime, runScript, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
+import { backgroundWorker, until, utcDay, ensureStack, quietRuntime, runScript, runScriptAsync, testConfig, uniqueName, workflowTestEnv } from '../helpers/env';
 import { recordHistories } from '../helpers/histories';
 
-const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+const day = utcDay;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Completed canonical daily runs of a prefix: date -> close time. */
 async function completedRuns(client: Client, prefix: string): Promise<Map<string, { start: Date; close: Date }>> {
@@ -78,7 +69,7 @@ describe('daily pipeline schedule', () => {
     const runs = await until('the triggered run', async () => {
       const r = await completedRuns(env.client, prefix);
       return r.has(yesterday) ? r : undefined;
-    });
+    }, 120_000);
     const daily = env.client.workflow.getHandle(`daily-pipeline-${prefix}-${yesterday}`);
     const result = await daily.result();
     assert.equal(result.date, yesterday);
