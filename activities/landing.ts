@@ -9,6 +9,11 @@
  * (putObjectOnce accepts the same bytes and refuses different ones). Progress lives in the workflow (the ranges it
  * passes in) and in the bucket itself: each object records the next offset in its metadata,
  * so a new run resumes after the last object of each partition.
+ *
+ * Memory: each record is copied into its object's body as it is read (BodyBuilder), so Kafka's
+ * fetch buffers are released batch by batch; a body is sent as built, never joined. The
+ * partitions being landed at once in this worker are bounded by bytes (LANDING_OPEN_BYTES, at
+ * least one per landTopic): the others wait paused, before their first fetch.
  */
 import { Context } from '@temporalio/activity';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -35,11 +40,25 @@ import type { s3Adapter } from '../adapters/s3';
 import { objectsInRange, resumePoint } from './landed-objects';
 import { landingCuts } from './intervals';
 import type { IntervalEnd } from '../common/interval';
-import { putObjectOnce } from '../adapters/s3-put-once';
+import { BodyBuilder, putObjectOnce } from '../adapters/s3-put-once';
 import { pipelineMetrics } from '../common/metrics';
 
 /** Fetch sizes of the landing consumer: large enough for throughput, small enough for memory. */
-export const LANDING_FETCH = { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024, maxWaitTimeInMs: 250 };
+export const LANDING_FETCH = { maxBytesPerPartition: 1024 * 1024, maxBytes: 4 * 1024 * 1024, maxWaitTimeInMs: 250 };
+
+/**
+ * Bytes of objects this worker's landings build at once: a partition starts only while the
+ * object sizes expected of the partitions being landed fit (each landTopic lands at least one).
+ */
+export const LANDING_OPEN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The worker's partitions being landed: the bytes their objects are expected to hold, and
+ * the landings waiting for room. The expected size of an object: flushSize lines of the mean
+ * size seen so far (1 KiB before any), at most maxObjectBytes.
+ */
+const open = { bytes: 0, meanLineBytes: 1024, waiting: new Set<() => void>() };
+const expectedObjectBytes = (flushSize: number, maxObjectBytes: number) => Math.min(maxObjectBytes, Math.ceil(flushSize * open.meanLineBytes));
 
 export interface LandingPlanInput {
   prefix: string;
@@ -80,13 +99,6 @@ const NEWLINE = Buffer.from('\n');
 /** A count from heartbeat details, also those of an attempt on an older worker (a list of keys). */
 const countOf = (x: number | string[] | undefined): number => (x === undefined ? 0 : typeof x === 'number' ? x : x.length);
 
-/** Lines joined into one NDJSON body, each ending in a newline. */
-function ndjson(lines: Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const l of lines) parts.push(l, NEWLINE);
-  return Buffer.concat(parts);
-}
-
 /** What this worker reports: counts only. */
 type Landed = Omit<LandedPartition, 'objects' | 'deadLetterObjects'> & { objects: number; deadLetterObjects: number };
 
@@ -101,8 +113,9 @@ interface Writer {
   lastRecord: number;
   /** First offset of the object being built, null when none is open. */
   start: number | null;
-  buffer: Buffer[];
-  bytes: number;
+  /** The object's NDJSON lines so far (null until its first line) and how many. */
+  body: BodyBuilder | null;
+  lines: number;
   dead: DeadLetter[];
   lock: Promise<void>;
 }
@@ -208,8 +221,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           position: next,
           lastRecord: next - 1,
           start: null,
-          buffer: [],
-          bytes: 0,
+          body: null,
+          lines: 0,
           dead: [],
           lock: Promise.resolve(),
         });
@@ -234,26 +247,29 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           'pinflow-start-offset': String(start),
           'pinflow-last-offset': String(w.lastRecord),
           'pinflow-next-offset': String(next),
-          'pinflow-records': String(w.buffer.length),
+          'pinflow-records': String(w.lines),
           'pinflow-dead-letters': String(w.dead.length),
           ...topicIdMeta,
         };
         const dead = w.dead;
-        const lines = w.buffer;
+        const lines = w.lines;
+        const body = w.body?.finish() ?? { parts: [], length: 0 };
+        w.body = null;
+        if (lines > 0) open.meanLineBytes = body.length / lines;
         if (dead.length) {
           const dlKey = deadLetterKey(input.topic, w.landed.partition, start);
           await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, dlKey, dead.map((d) => JSON.stringify(d)).join('\n') + '\n', meta));
           w.landed.deadLetterObjects += 1;
         }
         const key = objectKey(input.topicsDir, input.topic, w.landed.partition, start);
-        await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, ndjson(lines), meta));
+        await guarded('S3', s3.address, () => putObjectOnce(s3.client(), s3.bucket, key, body.length ? body : Buffer.alloc(0), meta));
+        if ('release' in body) body.release();
         w.landed.objects += 1;
-        w.landed.records += lines.length;
+        w.landed.records += lines;
         w.landed.deadLetters += dead.length;
-        pipelineMetrics(ctx.metricMeter).landed(input.topic, lines.length, dead.length);
+        pipelineMetrics(ctx.metricMeter).landed(input.topic, lines, dead.length);
         w.landed.next = next;
-        w.buffer = [];
-        w.bytes = 0;
+        w.lines = 0;
         w.dead = [];
         w.start = null;
         beat();
@@ -283,6 +299,33 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
         heartbeatInterval: 3_000,
         retry: { retries: 5 },
       });
+      /**
+       * Partitions waiting to be landed, and those being landed with the bytes reserved for
+       * them (LANDING_OPEN_BYTES): admitted in order while the worker has room, at least one.
+       */
+      const queued = [...state.values()].filter((w) => !complete(w)).map((w) => w.landed.partition);
+      const reserved = new Map<number, number>();
+      const admit = () => {
+        while (queued.length && (reserved.size === 0 || open.bytes + expectedObjectBytes(input.flushSize, input.maxObjectBytes) <= LANDING_OPEN_BYTES)) {
+          const p = queued.shift()!;
+          const bytes = expectedObjectBytes(input.flushSize, input.maxObjectBytes);
+          open.bytes += bytes;
+          reserved.set(p, bytes);
+          consumer.resume([{ topic: input.topic, partitions: [p] }]);
+        }
+        if (queued.length) open.waiting.add(admit);
+        else open.waiting.delete(admit);
+      };
+      const release = (p: number) => {
+        open.bytes -= reserved.get(p) ?? 0;
+        reserved.delete(p);
+        try {
+          consumer.pause([{ topic: input.topic, partitions: [p] }]);
+        } catch {
+          // Not running (any more): nothing to pause.
+        }
+        for (const waiting of [...open.waiting]) waiting();
+      };
       let failure: unknown;
       let wake = () => {};
       const fail = (err: unknown) => {
@@ -326,15 +369,17 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
                   if (cut !== undefined && offset >= cut) {
                     await locked(w, () => flush(w, cut));
                     await heartbeat();
-                  } else if (w.start !== null && (w.buffer.length + w.dead.length >= input.flushSize || w.bytes >= input.maxObjectBytes)) {
+                  } else if (w.start !== null && (w.lines + w.dead.length >= input.flushSize || (w.body?.length ?? 0) >= input.maxObjectBytes)) {
                     await locked(w, () => flush(w));
                     await heartbeat();
                   }
                   if (w.start === null) w.start = offset;
                   const landed = landableLine(m.value);
                   if ('line' in landed) {
-                    w.buffer.push(landed.line);
-                    w.bytes += landed.line.length + 1;
+                    w.body ??= new BodyBuilder();
+                    w.body.append(landed.line);
+                    w.body.append(NEWLINE);
+                    w.lines += 1;
                   } else {
                     w.dead.push({
                       topic: input.topic,
@@ -358,10 +403,14 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           for (const w of state.values()) {
             if (w.landed.next < w.to) consumer.seek({ topic: input.topic, partition: w.landed.partition, offset: String(w.landed.next) });
           }
+          // Every partition waits paused (before its first batch is handed over) until it is admitted.
+          consumer.pause([{ topic: input.topic, partitions: [...state.keys()] }]);
+          admit();
           const ticker = setInterval(beat, 5_000);
           try {
             while (!failure && ![...state.values()].every(complete)) {
               await Promise.race([new Promise<void>((r) => (wake = r)), ctx.cancelled, new Promise((r) => setTimeout(r, 1_000))]);
+              for (const p of [...reserved.keys()]) if (complete(state.get(p)!)) release(p);
             }
           } finally {
             clearInterval(ticker);
@@ -370,6 +419,8 @@ export function landingActivities(config: Config, kafka: ReturnType<typeof kafka
           if (failure) throw failure;
         });
       } finally {
+        open.waiting.delete(admit);
+        for (const p of [...reserved.keys()]) release(p);
         await consumer.disconnect().catch(() => undefined);
       }
       pipelineMetrics(ctx.metricMeter).stageDuration('landing_topic', performance.now() - started);

@@ -5,6 +5,10 @@
  * conditional (If-None-Match: *) where the server is known or probed to honour that
  * (`conditionalCompleteHonoured`), otherwise by one conditional PutObject. The client comes
  * from adapters/s3.ts (`createS3Client`), which adds the configured encryption to every write.
+ *
+ * A body is a string, a Buffer, or `ObjectBytes`: buffers sent in order and never joined, as a
+ * `BodyBuilder` makes them (the lander copies each record into one as it reads it, hashing as
+ * it goes). A body of several buffers is sent as a stream made anew for each attempt.
  */
 import {
   AbortMultipartUploadCommand,
@@ -21,7 +25,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NonRetryable } from '../common/errors';
 
 /** putObjectOnce writes bodies above this size by multipart upload, in parts of MULTIPART_PART_SIZE. */
@@ -33,6 +38,136 @@ const PART_CONCURRENCY = 4;
 export const SHA256_METADATA = 'pinflow-sha256';
 /** Where the one-off capability probe writes (and deletes) its object. */
 export const PROBE_PREFIX = '_pinflow-probe/';
+/** Size of the buffers a BodyBuilder fills. */
+export const BODY_CHUNK_SIZE = 1024 * 1024;
+/** Buffers BodyBuilders keep for reuse, at most (released by objects once written). */
+const POOL_CHUNKS = 48;
+const pool: Buffer[] = [];
+/** Attempts at sending a streamed body (the SDK does not resend a stream; putObjectOnce does). */
+const STREAM_ATTEMPTS = 3;
+
+/** An object's bytes: `parts` in order (never joined), `length` bytes in all, and their SHA-256 when known. */
+export interface ObjectBytes {
+  parts: readonly Buffer[];
+  length: number;
+  sha256?: Buffer;
+}
+
+/**
+ * Builds an object's bytes in buffers of its own (BODY_CHUNK_SIZE each), hashing each buffer
+ * once it is full: what is appended is copied, so the caller's buffers (e.g. slices of a Kafka
+ * fetch response) can be released at once. `release()` on the finished bytes, once written,
+ * hands the buffers to the next builders (no garbage left for the collector).
+ */
+export class BodyBuilder {
+  private readonly chunks: Buffer[] = [];
+  private readonly hash = createHash('sha256');
+  private current: Buffer | undefined;
+  private used = 0;
+  /** Bytes appended so far. */
+  length = 0;
+
+  constructor(private readonly chunkSize = BODY_CHUNK_SIZE) {}
+
+  append(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      if (!this.current) {
+        this.current = (this.chunkSize === BODY_CHUNK_SIZE && pool.pop()) || Buffer.allocUnsafeSlow(this.chunkSize);
+        this.used = 0;
+      }
+      const n = Math.min(bytes.length - from, this.chunkSize - this.used);
+      this.current.set(n === bytes.length ? bytes : bytes.subarray(from, from + n), this.used);
+      this.used += n;
+      from += n;
+      if (this.used === this.chunkSize) {
+        this.hash.update(this.current);
+        this.chunks.push(this.current);
+        this.current = undefined;
+      }
+    }
+    this.length += bytes.length;
+  }
+
+  /**
+   * The bytes appended, hashed. The builder is not used again; `release()`: the bytes are not
+   * used again either (called once they are written), their buffers go to the next builders.
+   */
+  finish(): ObjectBytes & { release(): void } {
+    if (this.current && this.used > 0) {
+      // A short last buffer is copied to its size, so the object holds no unused memory while it uploads.
+      const tail = this.used < this.chunkSize / 2 ? Buffer.from(this.current.subarray(0, this.used)) : this.current.subarray(0, this.used);
+      if (tail.buffer !== this.current.buffer && pool.length < POOL_CHUNKS && this.chunkSize === BODY_CHUNK_SIZE) pool.push(this.current);
+      this.hash.update(tail);
+      this.chunks.push(tail);
+    }
+    this.current = undefined;
+    const chunks = this.chunks;
+    const whole = this.chunkSize === BODY_CHUNK_SIZE;
+    return {
+      parts: chunks,
+      length: this.length,
+      sha256: this.hash.digest(),
+      release() {
+        for (const c of chunks.splice(0)) {
+          if (whole && pool.length < POOL_CHUNKS && c.byteOffset === 0 && c.buffer.byteLength === BODY_CHUNK_SIZE) pool.push(Buffer.from(c.buffer, 0, BODY_CHUNK_SIZE));
+        }
+      },
+    };
+  }
+}
+
+const bytesOf = (body: string | Buffer | ObjectBytes): ObjectBytes => {
+  if (typeof body === 'string') body = Buffer.from(body, 'utf8');
+  return Buffer.isBuffer(body) ? { parts: [body], length: body.length } : body;
+};
+
+const digestOf = (parts: readonly Buffer[], algorithm: 'sha256' | 'md5'): Buffer => {
+  const h = createHash(algorithm);
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+
+const sha256Of = (bytes: ObjectBytes): Buffer => bytes.sha256 ?? digestOf(bytes.parts, 'sha256');
+
+/** The buffers holding bytes [start, end) of `parts` (views, not copies). */
+function sliceParts(parts: readonly Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const p of parts) {
+    const from = Math.max(start, at);
+    const to = Math.min(end, at + p.length);
+    if (from < to) out.push(p.subarray(from - at, to - at));
+    at += p.length;
+    if (at >= end) break;
+  }
+  return out;
+}
+
+/** A failure worth sending a streamed body again: no answer (a reset, a timeout), a 5xx or throttling. */
+const resendable = (err: unknown): boolean => {
+  const status = statusOf(err);
+  if (status === undefined) return !(err instanceof TypeError || err instanceof RangeError);
+  return status >= 500 || status === 429;
+};
+
+/**
+ * Sends a request with `parts` as its body: the buffer itself when there is one (the SDK
+ * resends it on its own), otherwise a stream over the buffers, made anew for each of up to
+ * STREAM_ATTEMPTS attempts. `stop`: asked before a resend; true ends the attempts with `undefined`.
+ */
+async function sendParts<T>(parts: readonly Buffer[], send: (body: Buffer | Readable) => Promise<T>, stop?: (err: unknown) => Promise<boolean>): Promise<T | undefined> {
+  if (parts.length === 1) return send(parts[0]!);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send(Readable.from(parts, { objectMode: false }));
+    } catch (err) {
+      if (attempt >= STREAM_ATTEMPTS || !resendable(err)) throw err;
+      if (stop && (await stop(err))) return undefined;
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+}
 
 export interface PutOnceOptions {
   /** Bodies larger than this go by multipart upload (when the server supports conditional completes). */
@@ -61,12 +196,13 @@ export async function putObjectOnce(
   s3: S3Client,
   bucket: string,
   key: string,
-  body: string | Buffer,
+  body: string | Buffer | ObjectBytes,
   metadata: Record<string, string>,
   opts: PutOnceOptions = {},
 ): Promise<'written' | 'identical'> {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const sha256 = createHash('sha256').update(bytes).digest();
+  const bytes = bytesOf(body);
+  const sha256 = sha256Of(bytes);
+  bytes.sha256 = sha256;
   const meta = { ...metadata, [SHA256_METADATA]: sha256.toString('hex') };
   const contentType = opts.contentType ?? 'application/x-ndjson';
   const multipart = bytes.length > (opts.multipartThreshold ?? MULTIPART_THRESHOLD) && (await conditionalCompleteHonoured(s3, bucket));
@@ -84,21 +220,28 @@ export async function putObjectOnce(
   );
 }
 
-async function putIfAbsent(s3: S3Client, bucket: string, key: string, bytes: Buffer, meta: Record<string, string>, contentType: string, sha256: Buffer): Promise<boolean> {
+async function putIfAbsent(s3: S3Client, bucket: string, key: string, bytes: ObjectBytes, meta: Record<string, string>, contentType: string, sha256: Buffer): Promise<boolean> {
   try {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: bytes,
-        Metadata: meta,
-        IfNoneMatch: '*',
-        ContentType: contentType,
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: sha256.toString('base64'),
-      }),
+    const sent = await sendParts(
+      bytes.parts,
+      (Body) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body,
+            ContentLength: bytes.length,
+            Metadata: meta,
+            IfNoneMatch: '*',
+            ContentType: contentType,
+            ChecksumAlgorithm: 'SHA256',
+            ChecksumSHA256: sha256.toString('base64'),
+          }),
+        ),
+      // A refusal can come as a reset (see takenAfterAll): a taken key is not sent again.
+      (err) => takenAfterAll(s3, bucket, key, err),
     );
-    return true;
+    return sent !== undefined;
   } catch (err) {
     if (isPreconditionFailed(err)) return false;
     if (await takenAfterAll(s3, bucket, key, err)) return false;
@@ -140,7 +283,7 @@ async function putMultipartIfAbsent(
   s3: S3Client,
   bucket: string,
   key: string,
-  bytes: Buffer,
+  bytes: ObjectBytes,
   meta: Record<string, string>,
   contentType: string,
   partSize: number,
@@ -155,10 +298,14 @@ async function putMultipartIfAbsent(
     const uploader = async () => {
       while (!failed && next < count) {
         const i = next++;
-        const chunk = bytes.subarray(i * partSize, Math.min(bytes.length, (i + 1) * partSize));
-        const sum = createHash('sha256').update(chunk).digest('base64');
+        const start = i * partSize;
+        const chunk = sliceParts(bytes.parts, start, Math.min(bytes.length, start + partSize));
+        const sum = digestOf(chunk, 'sha256').toString('base64');
+        const ContentLength = Math.min(bytes.length, start + partSize) - start;
         try {
-          const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: chunk, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: sum }));
+          const r = (await sendParts(chunk, (Body) =>
+            s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body, ContentLength, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: sum })),
+          ))!;
           parts[i] = { PartNumber: i + 1, ETag: r.ETag, ChecksumSHA256: r.ChecksumSHA256 ?? sum };
         } catch (err) {
           failed = true;
@@ -258,12 +405,13 @@ export interface StoredComparison {
  */
 export function compareStored(
   head: Pick<HeadObjectCommandOutput, 'ContentLength' | 'Metadata' | 'ChecksumSHA256' | 'ChecksumType' | 'ETag' | 'ServerSideEncryption' | 'SSECustomerAlgorithm'>,
-  bytes: Buffer,
+  body: Buffer | ObjectBytes,
 ): StoredComparison {
+  const bytes = bytesOf(body);
   if (head.ContentLength !== undefined && head.ContentLength !== bytes.length) {
     return { verdict: 'different', basis: `${head.ContentLength} bytes stored, ${bytes.length} to write` };
   }
-  const sha256 = createHash('sha256').update(bytes).digest();
+  const sha256 = sha256Of(bytes);
   const checks: Array<[string, boolean]> = [];
   const fromMetadata = head.Metadata?.[SHA256_METADATA];
   if (fromMetadata) checks.push([`metadata ${SHA256_METADATA}`, fromMetadata.toLowerCase() === sha256.toString('hex')]);
@@ -276,7 +424,7 @@ export function compareStored(
   const etag = (head.ETag ?? '').replace(/"/g, '');
   const etagNotMd5 = head.ServerSideEncryption === 'aws:kms' || head.ServerSideEncryption === 'aws:kms:dsse' || head.SSECustomerAlgorithm !== undefined;
   if (/^[0-9a-f]{32}$/i.test(etag) && !etagNotMd5) {
-    const same = etag.toLowerCase() === createHash('md5').update(bytes).digest('hex');
+    const same = etag.toLowerCase() === digestOf(bytes.parts, 'md5').toString('hex');
     return { verdict: same ? 'identical' : 'different', basis: same ? 'single-part ETag (MD5)' : 'single-part ETag (MD5) differs' };
   }
   return { verdict: 'unknown', basis: 'no SHA-256 stored and the ETag is not an MD5' };
