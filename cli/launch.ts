@@ -5,16 +5,19 @@
  *   that it did; no second run) or refuses with a UsageError (exit 2) naming the run and how
  *   to wait for it or cancel it; with `usedOnce`, an id that was ever used is refused (the
  *   start must carry WorkflowIdReusePolicy.REJECT_DUPLICATE) and the message says why.
- * - `launchWorkflow` connects, starts (as above), then without `wait` notes when no worker
- *   polls the task queue; with `wait` it shows a progress line from the workflow's status
- *   query every second until the result is in, with a worker sure to run it (withWorker: the
- *   polling one, or one in this process), and returns the result.
+ * - `launchWorkflow` connects, starts (as above), then without `wait` notes when no live worker
+ *   polls the task queue (workers/pollers.ts); with `wait` it shows a progress line from the
+ *   workflow's status query every second until the result is in, with a worker sure to run it
+ *   (workers/worker.ts withWorker: a live polling one, or one in this process), and returns the
+ *   result. The worker SDK and the activities are loaded only when this process may run the
+ *   worker: while the start is on its way when no live worker is listed; otherwise only once
+ *   the listed ones have not taken the run.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client, type QueryDefinition, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import type { Workflow, WorkflowResultType } from '@temporalio/common';
 import type { Config } from '../config';
-import { connectClient, hasWorkflowPollers, uiLink } from '../workers/client';
-import { withWorker } from '../workers/worker';
+import { connectClient, uiLink } from '../workers/client';
+import { livePollers, type Poller } from '../workers/pollers';
 import { UsageError } from './args';
 import { pollEvery, ProgressPrinter } from './progress';
 
@@ -66,19 +69,30 @@ export async function startWorkflow<W extends Workflow>(config: Config, client: 
   }
 }
 
-/** Prints a note when no worker polls the task queue (a started run waits for one). */
+/** Prints a note when no live worker polls the task queue (a started run waits for one). */
 export async function noteIfNoWorker(config: Config, client: Client, log: (s: string) => void): Promise<void> {
   const taskQueue = config.temporal.taskQueue;
-  if (!(await hasWorkflowPollers(client, taskQueue))) log(`note: no worker polls "${taskQueue}" yet; start one with: npm run worker`);
+  if (!(await livePollers(client, taskQueue)).length) log(`note: no worker polls "${taskQueue}" yet; start one with: npm run worker`);
 }
 
-/** Waits for the run's result, redrawing its progress line; a worker is sure to run it. */
-export async function awaitWorkflow<W extends Workflow, S>(config: Config, client: Client, handle: WorkflowHandle<W>, progress: Progress<W, S>, log: (s: string) => void): Promise<WorkflowResultType<W>> {
+/**
+ * Waits for the run's result, redrawing its progress line; a worker is sure to run it.
+ * `live`: the task queue's live pollers, when the caller listed them beside the start.
+ */
+export async function awaitWorkflow<W extends Workflow, S>(
+  config: Config,
+  client: Client,
+  handle: WorkflowHandle<W>,
+  progress: Progress<W, S>,
+  log: (s: string) => void,
+  live?: Promise<Poller[]>,
+): Promise<WorkflowResultType<W>> {
   const printer = new ProgressPrinter();
   const poll = pollEvery(1_000, () => handle.query(progress.query).then((s) => printer.update(progress.line(s))));
   let result: WorkflowResultType<W>;
   try {
-    result = await withWorker(config, client, handle, () => handle.result(), log);
+    const { withWorker } = await import('../workers/worker');
+    result = await withWorker(config, client, handle, () => handle.result(), log, live);
   } finally {
     await poll.stop();
   }
@@ -94,12 +108,22 @@ export async function launchWorkflow<W extends Workflow, S>(
 ): Promise<{ workflowId: string; attached: boolean; result?: WorkflowResultType<W> }> {
   const client = await connectClient(config);
   try {
-    const { workflowId, handle, attached } = await startWorkflow(config, client, req, log);
+    const starting = startWorkflow(config, client, req, log);
+    let live: Promise<Poller[]> | undefined;
+    if (req.wait) {
+      // Listed beside the start; with no live poller this process runs the worker, so its code
+      // loads while the start is on its way.
+      live = livePollers(client, config.temporal.taskQueue);
+      const preload = live.then((p) => (p.length ? undefined : import('../workers/worker')));
+      // Either failure surfaces where it is awaited (the start's first, as the command's error).
+      preload.catch(() => {});
+    }
+    const { workflowId, handle, attached } = await starting;
     if (!req.wait) {
       await noteIfNoWorker(config, client, log);
       return { workflowId, attached };
     }
-    return { workflowId, attached, result: await awaitWorkflow(config, client, handle, req.progress, log) };
+    return { workflowId, attached, result: await awaitWorkflow(config, client, handle, req.progress, log, live) };
   } finally {
     await client.connection.close();
   }

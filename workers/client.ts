@@ -15,21 +15,6 @@ export async function connectClient(config: Config): Promise<Client> {
   return new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config) });
 }
 
-/** True when some worker polled `taskQueue` for workflow tasks in the last minute. */
-export async function hasWorkflowPollers(client: Client, taskQueue: string): Promise<boolean> {
-  const res = await client.workflowService.describeTaskQueue({
-    namespace: client.options.namespace,
-    taskQueue: { name: taskQueue },
-    taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
-  });
-  const cutoff = Date.now() - 60_000;
-  return (res.pollers ?? []).some((p) => {
-    const t = p.lastAccessTime;
-    const ms = t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : 0;
-    return ms > cutoff;
-  });
-}
-
 /** Where a workflow run is shown in the Temporal Web UI. */
 export function uiLink(config: Config, workflowId: string, runId?: string): string {
   const base = `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;

@@ -1,7 +1,7 @@
 /**
  * Builds the pinflow worker: one task queue, every workflow in workflows/, every activity
- * from activities/ bound to one Config. Used by `npm run worker`, by the doctor (in-process
- * when no worker is polling) and by tests.
+ * from activities/ bound to one Config. Used by `npm run worker`, by the commands that wait for
+ * a workflow and the doctor (`withWorker`: in-process when no live worker takes the run) and by tests.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -12,16 +12,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT, type Config } from '../config';
-import { hasWorkflowPollers } from './client';
-import { dataConverterOf, ENCODED_FAILURE_CONVERTER_PATH } from './codec';
+import { dataConverterOf } from './codec';
 import { temporalConnectionOptions } from './connection';
+import { livePollers, registerOwnWorker, type Poller } from './pollers';
 import { redactingActivityInterceptor } from './redaction';
 import { buildIdOf, workerIdentity } from './version';
 
-const workflowsPath = require.resolve('../workflows');
-const BUNDLE_DIR = path.join(PROJECT_ROOT, '.cache', 'workflow-bundle');
+// The TypeScript sources, also in a compiled worker (workers/build.ts): every worker bundles the same code.
+const workflowsPath = path.join(PROJECT_ROOT, 'workflows', 'index.ts');
+const FAILURE_CONVERTER_SOURCE = path.join(PROJECT_ROOT, 'workers', 'failure-converter.ts');
 /**
- * The process's bundles by source hash: every worker this process creates (the doctor's, a
+ * The process's bundles by cache file (source hash): every worker this process creates (the doctor's, a
  * test's many) shares one load or build. Per process on purpose; `workflowBundle` is its only user.
  */
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
@@ -29,10 +30,13 @@ const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 /** The project folders the workflow bundle is built from (test/unit/workflow-bundle.test.ts checks it against the bundle). */
 export const WORKFLOW_SOURCE_DIRS = ['workflows', 'common', 'mwaa'];
 
-/** A hash of everything that goes into the bundle: workflow code, what it imports, the SDK, the failure converter. */
-function sourceHash(encodeFailures: boolean): string {
+/**
+ * A hash of everything that goes into the bundle: workflow code, what it imports, the SDK, the
+ * failure converter; `root`: the project folder (a test hashes a copy).
+ */
+export function sourceHash(encodeFailures: boolean, root = PROJECT_ROOT): string {
   const h = createHash('sha256');
-  if (encodeFailures) h.update('encode-failures').update(fs.readFileSync(ENCODED_FAILURE_CONVERTER_PATH));
+  if (encodeFailures) h.update('encode-failures').update(fs.readFileSync(FAILURE_CONVERTER_SOURCE));
   const walk = (dir: string) => {
     for (const f of fs.readdirSync(dir).sort()) {
       const p = path.join(dir, f);
@@ -40,9 +44,14 @@ function sourceHash(encodeFailures: boolean): string {
       else if (f.endsWith('.ts')) h.update(p).update(fs.readFileSync(p));
     }
   };
-  for (const dir of WORKFLOW_SOURCE_DIRS) walk(path.join(PROJECT_ROOT, dir));
-  h.update(fs.readFileSync(path.join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
+  for (const dir of WORKFLOW_SOURCE_DIRS) walk(path.join(root, dir));
+  h.update(fs.readFileSync(path.join(root, 'node_modules', '@temporalio', 'workflow', 'package.json')));
   return h.digest('hex').slice(0, 16);
+}
+
+/** Where the bundle of today's sources is cached: `.cache/workflow-bundle/<source hash>.json` under `root`. */
+export function bundleCacheFile(encodeFailures: boolean, root = PROJECT_ROOT): string {
+  return path.join(root, '.cache', 'workflow-bundle', `${sourceHash(encodeFailures, root)}.json`);
 }
 
 /**
@@ -55,24 +64,23 @@ function sourceHash(encodeFailures: boolean): string {
  */
 export function workflowBundle(opts: { encodeFailures?: boolean } = {}): Promise<WorkflowBundleWithSourceMap> {
   const encodeFailures = opts.encodeFailures ?? false;
-  const hash = sourceHash(encodeFailures);
-  let bundle = bundles.get(hash);
+  const file = bundleCacheFile(encodeFailures);
+  let bundle = bundles.get(file);
   if (bundle) return bundle;
   bundle = (async () => {
-    const file = path.join(BUNDLE_DIR, `${hash}.json`);
     if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as WorkflowBundleWithSourceMap;
     const built = await bundleWorkflowCode({
       workflowsPath,
       logger: quietBundlerLogger,
-      ...(encodeFailures && { failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH }),
+      ...(encodeFailures && { failureConverterPath: FAILURE_CONVERTER_SOURCE }),
     });
-    fs.mkdirSync(BUNDLE_DIR, { recursive: true });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(built));
     fs.renameSync(tmp, file);
     return built;
   })();
-  bundles.set(hash, bundle);
+  bundles.set(file, bundle);
   return bundle;
 }
 
@@ -128,11 +136,14 @@ export async function createWorker(
     // Two cores here: a handful of concurrent activities saturates them.
     maxConcurrentActivityTaskExecutions: 16,
   });
+  // Until closed, this process's pollers on the queue count as live (workers/pollers.ts).
+  const release = registerOwnWorker(opts.taskQueue ?? config.temporal.taskQueue);
   return {
     worker,
     buildId,
     connection,
     async close() {
+      release();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await acts.close();
       if (!opts.connection) await connection.close();
@@ -140,20 +151,30 @@ export async function createWorker(
   };
 }
 
-/** True once a worker has started the workflow's first task. */
+/**
+ * How long a listed poller that may be live gets to take a run up before this process runs a
+ * worker itself. A live worker takes a new workflow task within milliseconds (its long polls
+ * wait for one); a stale listing never does (workers/pollers.ts).
+ */
+export const PICKUP_MS = 2_000;
+
+/** True once a worker has started the workflow's first task (checked every 100 ms, up to `timeoutMs`). */
 async function pickedUp(handle: WorkflowHandle, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  for (;;) {
     if ((await handle.describe()).historyLength > 2) return true;
-    await sleep(200);
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
   }
-  return false;
 }
 
 /**
- * Waits for `until()` while making sure some worker runs the workflow: the one polling the
- * task queue if it picks the run up within a few seconds (a poller seen in the last minute may
- * have exited since), otherwise a worker started in this process.
+ * Waits for `until()` while making sure some worker runs the workflow. With no live poller
+ * listed for the task queue (workers/pollers.ts: stale listings of workers gone from this host
+ * left out), a worker starts in this process at once. Otherwise the polling worker is used if
+ * it takes the run up within PICKUP_MS, and a worker starts in this process if not (a listed
+ * poller on another host may have exited). Both polling at once runs nothing twice: Temporal
+ * hands each task to one poller. `live`: the listing, when the caller took it beside the start.
  */
 export async function withWorker<T>(
   config: Config,
@@ -161,13 +182,19 @@ export async function withWorker<T>(
   handle: WorkflowHandle,
   until: () => Promise<T>,
   log: (line: string) => void = () => {},
+  live?: Promise<Poller[]>,
 ): Promise<T> {
   const taskQueue = config.temporal.taskQueue;
-  if ((await hasWorkflowPollers(client, taskQueue)) && (await pickedUp(handle, 5_000))) {
+  const pollers = await (live ?? livePollers(client, taskQueue));
+  if (pollers.length && (await pickedUp(handle, PICKUP_MS))) {
     log(`using the worker polling "${taskQueue}"`);
     return until();
   }
-  log(`no worker polls "${taskQueue}": starting one in this process`);
+  log(
+    pollers.length
+      ? `no worker polling "${taskQueue}" took the run up within ${PICKUP_MS / 1000} s: starting one in this process`
+      : `no worker polls "${taskQueue}": starting one in this process`,
+  );
   const w = await createWorker(config);
   try {
     return await w.worker.runUntil(until());

@@ -71,7 +71,7 @@ describe('benchmark commands', () => {
     assert.equal(usageLine(cleaning), 'npm run bench:cleaning -- [--posts N] [--skip-spark] [--skip-s3]');
     assert.equal(usageLine(incremental), 'npm run bench:incremental -- [--posts N] [--dates N] [--new-posts N] [--updated N]');
     assert.equal(usageLine(streaming), 'npm run bench:streaming -- [--rate N] [--duration S] [--ramp R1,R2,...] [--step S] [--poll-ms MS]');
-    assert.equal(usageLine(pipeline), 'npm run bench:pipeline -- [--runs N]');
+    assert.equal(usageLine(pipeline), 'npm run bench:pipeline -- [--runs N] [--latency-only]');
   });
 });
 
