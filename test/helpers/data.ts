@@ -1,6 +1,5 @@
 /** Test data helpers: isolated MySQL databases and reading topics back from Kafka. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
@@ -8,6 +7,7 @@ import { mysqlConnectionOptions } from '../../adapters/mysql-connection';
 import { PROJECT_ROOT, type Config } from '../../config';
 import { loadDir } from '../../scripts/db-load';
 import { seed } from '../../scripts/db-seed';
+import { compiledWorker, WORKER_NODE_FLAGS } from '../../workers/build';
 import { SAMPLE_DIR, testConfig, uniqueName } from './env';
 
 /** A database of its own (`pinterest_test_*`), loaded with the real sample or seeded rows. */
@@ -76,9 +76,12 @@ export async function consumeTopics(kafka: Kafka, topics: string[], expected: nu
   return out;
 }
 
-/** A pinflow worker in its own process (so tests can SIGKILL it), polling `taskQueue`. */
+/**
+ * A pinflow worker in its own process (so tests can SIGKILL it), polling `taskQueue`: the
+ * compiled worker of today's sources (workers/build.ts; compiled first when there is none).
+ */
 export function spawnWorker(env: Record<string, string>): { child: ChildProcess; ready: Promise<void>; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, compiledWorker()], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
