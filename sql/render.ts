@@ -93,9 +93,11 @@ const MACROS: Record<string, Macro> = {
   int: ([s], d) => integer(s!, 'INT', d),
   double: ([s], d) => `try_cast(regexp_extract(${s}, ${regex(d, '^{WS}*(-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?){WS}*$')}, 1) AS DOUBLE)`,
   // Zoneless timestamp from the two spec forms; fraction truncated to microseconds; else NULL.
+  // Once the text matches, what follows its 19th character is empty or `.` and digits, so the
+  // point and up to six digits are the 7 characters from the 20th.
   timestamp: ([s], d) =>
     `CASE WHEN ${d.matches(s!, regex(d, TIMESTAMP_TEXT))} THEN try_cast(concat(substr(${s}, 1, 10), ' ', substr(${s}, 12, 8), ` +
-    `regexp_extract(${s}, ${regex(d, '^.{19}(\\.[0-9]{1,6})')}, 1)) AS ${d.timestampType}) END`,
+    `substr(${s}, 20, 7)) AS ${d.timestampType}) END`,
   // Batch: one row per key (latest wins). Stream: no collapsing, each record is cleaned alone.
   // Versions: one row per key and object.
   dedup_key: ([k], _d, o) => (o.stream ? 'src_file, line_no, elem_no' : o.versions ? `${k}, src_file` : k!),
@@ -272,8 +274,9 @@ export function recordsSql(dialect: Dialect, table: SourceTable, location: strin
         : files
           ? `read_text([${files.map((f) => d.string(path.posix.join(folder, f))).join(', ')}])`
           : `read_text(${d.string(path.posix.join(folder, 'partition=*', '*.json'))})`;
-    // Object lines (all that pinflow lands) take one JSON parse and no list; arrays (legacy
-    // buckets) and anything else take the careful path. `lines` is materialised once.
+    // Object lines (all that pinflow lands) take one JSON parse (`try`: text that is not JSON
+    // gives NULL) and no list; arrays (legacy buckets) and anything else take the careful path.
+    // `lines` is materialised once.
     return `WITH lines AS MATERIALIZED (
   SELECT src_file, start_offset, line_no, line, starts_with(ltrim(line), '{') AS is_object_line
   FROM (
@@ -285,7 +288,7 @@ export function recordsSql(dialect: Dialect, table: SourceTable, location: strin
 )
 SELECT src_file, start_offset, line_no, 0 AS elem_no, rec IS NOT NULL AS is_record, ${raw}
 FROM (
-  SELECT src_file, start_offset, line_no, CASE WHEN json_valid(line) THEN json_transform(line, '${struct}') END AS rec
+  SELECT src_file, start_offset, line_no, try(json_transform(line, '${struct}')) AS rec
   FROM lines WHERE is_object_line
 )
 UNION ALL
@@ -362,16 +365,19 @@ export function sparkPreamble(sources: TopicSources): string[] {
 
 /**
  * Counts per topic for the summary: records read, kept rows, duplicates replaced by a later
- * record of the same key, and records left out with the reason.
+ * record of the same key, and records left out with the reason. With `cleaned` (the topic's
+ * cleaned table, built from the same records: one row per usable key), `kept` is its row
+ * count rather than a count of distinct keys over the records.
  */
-export function recordCountsSql(dialect: Dialect, topic: SourceTable['topic']): string {
+export function recordCountsSql(dialect: Dialect, topic: SourceTable['topic'], opts: { cleaned?: string } = {}): string {
   const table = SOURCE_TABLES.find((t) => t.topic === topic)!;
   const key = expandMacros(`@key(raw_${table.key})`, dialect);
+  const kept = opts.cleaned ? `(SELECT count(*) FROM ${opts.cleaned})` : `count(DISTINCT CASE WHEN is_record THEN ${key} END)`;
   return `SELECT
   count(*) AS records_read,
   count(CASE WHEN NOT is_record THEN 1 END) AS not_an_object,
   count(CASE WHEN is_record AND ${key} IS NULL THEN 1 END) AS no_usable_key,
-  count(DISTINCT CASE WHEN is_record THEN ${key} END) AS kept
+  ${kept} AS kept
 FROM ${topic}_records`;
 }
 

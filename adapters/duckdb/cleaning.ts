@@ -26,14 +26,21 @@ export interface DuckdbRunResult {
   timings: Array<{ name: string; ms: number }>;
 }
 
-function materialise(s: Statement): string {
+/**
+ * How each statement is run: `[preserve_insertion_order, SQL]`. Records and `joined` are
+ * temporary tables, each built once: the cleaned tables read the records, the nine analytics
+ * read `joined` (narrow: the columns they use) rather than each joining the cleaned tables
+ * again. Cleaned tables and outputs persist in the schema. Row order matters only in the
+ * (small, sorted) outputs; elsewhere DuckDB may write in parallel without keeping it, which is
+ * much faster for million-row tables.
+ */
+function materialise(s: Statement): [boolean, string] {
   switch (s.kind) {
     case 'records':
-      return `CREATE OR REPLACE TEMP TABLE ${s.name} AS ${s.sql}`;
     case 'view':
-      return `CREATE OR REPLACE TEMP VIEW ${s.name} AS ${s.sql}`;
+      return [false, `CREATE OR REPLACE TEMP TABLE ${s.name} AS ${s.sql}`];
     default:
-      return `CREATE OR REPLACE TABLE ${s.name} AS ${s.sql}`;
+      return [s.kind === 'analytics', `CREATE OR REPLACE TABLE ${s.name} AS ${s.sql}`];
   }
 }
 
@@ -54,7 +61,11 @@ export async function runDuckdbCleaning(opts: {
   threads?: number;
   onStep?: (name: string, done: number, total: number) => void;
 }): Promise<DuckdbRunResult> {
-  const statements = cleaningStatements('duckdb', opts.sources);
+  // Topic by topic: its records, then its cleaned table (which reads those records only), so
+  // each records table is dropped before the next is built; then `joined` and the outputs.
+  const all = cleaningStatements('duckdb', opts.sources);
+  const statements = [...SOURCE_TABLES.flatMap((t) => all.filter((s) => s.name === `${t.topic}_records` || s.name === `${t.topic}_clean`)), ...all.filter((s) => s.kind === 'view' || s.kind === 'analytics')];
+  if (statements.length !== all.length) throw new Error('cleaning statements: records and cleaned tables not one per topic');
   const timings: DuckdbRunResult['timings'] = [];
   const timed = stepTimer(timings);
   fs.mkdirSync(opts.exportDir, { recursive: true });
@@ -69,18 +80,20 @@ export async function runDuckdbCleaning(opts: {
       let done = 0;
       for (const s of statements) {
         opts.onStep?.(s.name, done, statements.length);
-        // Row order matters only in the (small, sorted) analytics outputs; elsewhere DuckDB may
-        // write in parallel without keeping it, which is much faster for million-row tables.
-        await c.run(`SET preserve_insertion_order = ${s.kind === 'analytics'}`);
-        await timed(s.name, () => c.run(materialise(s))).catch((err) => {
+        const [ordered, sql] = materialise(s);
+        await c.run(`SET preserve_insertion_order = ${ordered}`);
+        await timed(s.name, () => c.run(sql)).catch((err) => {
           throw sqlFailure(`statement ${s.name}`, err);
         });
+        const topic = SOURCE_TABLES.find((t) => s.name === `${t.topic}_clean`)?.topic;
+        if (topic) {
+          // The topic's counts while its records are there; then they are no longer needed.
+          counts[s.name as CleanedTableName] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', topic, { cleaned: s.name }))).getRowObjectsJS()[0]!);
+          await c.run(`DROP TABLE temp.main.${topic}_records`);
+        }
         done++;
       }
-      for (const t of SOURCE_TABLES) {
-        counts[`${t.topic}_clean`] = tableCounts((await c.runAndReadAll(recordCountsSql('duckdb', t.topic))).getRowObjectsJS()[0]!);
-      }
-      await c.run('COMMIT');
+      await timed('commit', () => c.run('COMMIT'));
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
       throw err;
@@ -88,6 +101,7 @@ export async function runDuckdbCleaning(opts: {
     const parquet: Record<string, string> = {};
     for (const s of statements.filter((x) => x.kind === 'cleaned' || x.kind === 'analytics')) {
       const file = path.join(opts.exportDir, `${s.name}.parquet`);
+      await c.run(`SET preserve_insertion_order = ${s.kind === 'analytics'}`);
       await timed(`export ${s.name}`, () => c.run(`COPY (SELECT * FROM ${s.name}) TO ${literal(file)} (${PARQUET_OPTIONS})`)).catch((err) => {
         throw sqlFailure(`Parquet export of ${s.name}`, err);
       });
