@@ -7,12 +7,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Message } from 'kafkajs';
 import type { Config } from '../config';
 import { NonRetryable } from '../common/errors';
-import { progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type Sink } from '../common/emulation';
+import { planKeys, progressGroup, progressTopic, transactionalId, type BatchPlan, type BatchResult, type LaneRunInput, type Sink } from '../common/emulation';
 import { SOURCE_TABLES, topicName } from '../common/source-tables';
 import { ensureTopics, type kafkaAdapter, type TopicBatch } from '../adapters/kafka';
 import { ensureStreams, putRecordsBatched, type kinesisAdapter } from '../adapters/kinesis';
 import { DEFAULT_STREAM_SHARDS, streamName } from '../common/streaming';
-import { readKeys, readRange, type mysqlAdapter, type SourceBatch } from '../adapters/mysql';
+import { readKeys, readRange, serializePosts, type mysqlAdapter, type SourceBatch } from '../adapters/mysql';
 import { postRecords, restProxyTarget } from '../adapters/rest-proxy';
 import { pipelineMetrics } from '../common/metrics';
 
@@ -57,10 +57,35 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
 
   async function readPlan(plan: BatchPlan) {
     return mysql.guard(async () => {
-      if (plan.kind === 'keys') return { batch: await readKeys(mysql.pool(), plan.keys), keys: plan.keys, upperKey: null as number | null, exhausted: false };
+      if (plan.kind !== 'range') {
+        const keys = planKeys(plan)!;
+        return { batch: await readKeys(mysql.pool(), keys), keys, upperKey: null as number | null, exhausted: false };
+      }
       const r = await readRange(mysql.pool(), plan.afterKey, plan.limit);
       return { ...r, exhausted: r.upperKey === null };
     });
+  }
+
+  /**
+   * One batch in one Kafka transaction with the lane's marker `laneSeq + 1`; heartbeats while
+   * it runs, with the chunks sent so far (a send slower than the heartbeat timeout must not
+   * look like a dead worker: its retry would fence it). True when an earlier attempt had
+   * already committed the batch.
+   */
+  async function sendKafkaBatch(ctx: Context, at: { runKey: string; prefix: string; lane: number; laneSeq: number; seq: number }, batches: TopicBatch[]): Promise<boolean> {
+    let chunks = 0;
+    const ticker = setInterval(() => ctx.heartbeat({ stage: 'send', seq: at.seq, chunks }), SEND_HEARTBEAT_MS);
+    try {
+      const outcome = await kafka.guard(() =>
+        kafka.sender.sendOnce(transactionalId(at.runKey, at.lane), progressGroup(at.runKey, at.lane), progressTopic(at.prefix), at.laneSeq, batches, () => {
+          chunks += 1;
+          ctx.heartbeat({ stage: 'send', seq: at.seq, chunks });
+        }),
+      );
+      return outcome === 'already-committed';
+    } finally {
+      clearInterval(ticker);
+    }
   }
 
   function kafkaBatches(prefix: string, runId: string, posts: Post[], batch: SourceBatch): TopicBatch[] {
@@ -113,23 +138,7 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       if (input.sink === 'kafka') {
         const batches = kafkaBatches(input.prefix, input.runId, posts, batch);
         t2 = performance.now();
-        const txnId = transactionalId(input.runKey, input.lane);
-        const group = progressGroup(input.runKey, input.lane);
-        // Heartbeat while the transaction runs, with the chunks sent so far: a send slower than
-        // the heartbeat timeout must not look like a dead worker (its retry would fence it).
-        let chunks = 0;
-        const ticker = setInterval(() => ctx.heartbeat({ stage: 'send', seq: input.seq, chunks }), SEND_HEARTBEAT_MS);
-        try {
-          const outcome = await kafka.guard(() =>
-            kafka.sender.sendOnce(txnId, group, progressTopic(input.prefix), input.laneSeq, batches, () => {
-              chunks += 1;
-              ctx.heartbeat({ stage: 'send', seq: input.seq, chunks });
-            }),
-          );
-          alreadyCommitted = outcome === 'already-committed';
-        } finally {
-          clearInterval(ticker);
-        }
+        alreadyCommitted = await sendKafkaBatch(ctx, input, batches);
       } else if (input.sink === 'kinesis') {
         // At least once: Kinesis has no transactions or idempotent producer. Each topic's
         // records go out in PutRecords requests (<= 500 records, <= 5 MiB; refused records
@@ -175,8 +184,64 @@ export function emulationActivities(config: Config, mysql: ReturnType<typeof mys
       return { sent: posts.length, skipped, lastKey, exhausted, alreadyCommitted, failedAttempts, timings };
     },
   };
+  /**
+   * Sends a lane's consecutive batches exactly once (kafka sink), reading each next batch's rows
+   * while the current batch's transaction is in flight. A retried run re-reads every batch but
+   * sends only those whose marker is not yet committed (sendOnce), so it resumes where the
+   * failed attempt stopped.
+   */
+  async function emitLaneRun(input: LaneRunInput): Promise<BatchResult[]> {
+    const ctx = Context.current();
+    const metrics = pipelineMetrics(ctx.metricMeter);
+    const results: BatchResult[] = [];
+    const read = (i: number) => {
+      const t0 = performance.now();
+      const keys = planKeys(input.batches[i]!.plan)!;
+      return mysql.guard(async () => serializePosts(keys, await readKeys(mysql.pool(), keys))).then((posts) => ({ keys, posts, readMs: performance.now() - t0 }));
+    };
+    let next: ReturnType<typeof read> | undefined = input.batches.length ? read(0) : undefined;
+    try {
+      for (let i = 0; i < input.batches.length; i++) {
+        const { seq, laneSeq, plan } = input.batches[i]!;
+        const t0 = performance.now();
+        const { keys, posts, readMs } = await next!;
+        next = i + 1 < input.batches.length ? read(i + 1) : undefined;
+        // A read-ahead that fails while this batch is sent is reported when its turn comes.
+        next?.catch(() => undefined);
+        ctx.heartbeat({ stage: 'read', seq });
+        const t1 = performance.now();
+        const batches = SOURCE_TABLES.map((t) => ({
+          topic: topicName(input.prefix, t.topic),
+          messages: posts.present.map(
+            (k, j): Message => ({ key: String(keys[k]), value: posts.values[t.topic][j]!, headers: { 'pinflow-run': input.runId, 'pinflow-post': String(plan.firstSeq + k) } }),
+          ),
+        }));
+        const t2 = performance.now();
+        const alreadyCommitted = await sendKafkaBatch(ctx, { ...input, laneSeq, seq }, batches);
+        const t3 = performance.now();
+        const sent = posts.present.length;
+        const skipped = keys.length - sent;
+        metrics.emulated('kafka', alreadyCommitted ? 0 : sent * SOURCE_TABLES.length, skipped);
+        metrics.stageDuration('emulation_batch', t3 - t0 + readMs);
+        results.push({
+          sent,
+          skipped,
+          lastKey: keys.length ? keys[keys.length - 1]! : null,
+          exhausted: false,
+          alreadyCommitted,
+          failedAttempts: i === 0 ? ctx.info.attempt - 1 : 0,
+          timings: { readMs: Math.round(readMs), buildMs: Math.round(t2 - t1), sendMs: Math.round(t3 - t2) },
+        });
+      }
+    } finally {
+      await next?.catch(() => undefined);
+    }
+    return results;
+  }
+
   return {
     ...activities,
+    emitLaneRun,
     /**
      * emitBatch for runs whose transactional ids and markers are keyed by the execution chain
      * (`runKey`): a name workers of an older version do not have, so during a rolling deploy such

@@ -205,7 +205,7 @@ async function main(base: Config, argv: string[]): Promise<void> {
   console.log(`  ratio workflow / transactional   ${(wf.rate / txnMean).toFixed(2)}`);
   console.log(`  price of exactly-once            ${(plainMean / txnMean).toFixed(2)}x (plain / transactional)`);
   console.log(`  price of orchestration           ${(txnMean / wf.rate).toFixed(2)}x (transactional / workflow: Temporal, MySQL reads, progress markers, lanes)`);
-  console.log(`  batch time: MySQL read ${pct(t.readMs)}%, build ${pct(t.buildMs)}%, Kafka transaction ${pct(t.sendMs)}% of ${fmt(total)} ms in activities`);
+  console.log(`  batch time: MySQL read ${pct(t.readMs)}% (read ahead, beside the previous send), build ${pct(t.buildMs)}%, Kafka transaction ${pct(t.sendMs)}% of ${fmt(total)} ms in activities`);
   writeResults('emulation', {
     params: { posts: o.posts, rows: o.rows, batch_size: o.batch, concurrency: o.concurrency },
     figures: {

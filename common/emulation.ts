@@ -4,7 +4,7 @@
  * rows; the CLI validates the same input before starting anything.
  */
 import { prefixProblem } from './ids';
-import { nextInt } from './prng';
+import { nextInt, skipDraws } from './prng';
 import { upgradeVersioned, type VersionedKind } from './versioned';
 
 /** kafka: exactly once (transactions); rest-proxy and kinesis: at least once (see activities/emulation.ts). */
@@ -37,7 +37,56 @@ export interface EmulationInput {
 /** What a batch activity is asked to send: exactly these posts, as post number `firstSeq` onwards. */
 export type BatchPlan =
   | { kind: 'range'; afterKey: number; limit: number; firstSeq: number }
-  | { kind: 'keys'; keys: number[]; firstSeq: number };
+  | { kind: 'keys'; keys: number[]; firstSeq: number }
+  | DrawPlan;
+
+/**
+ * `count` keys drawn uniformly from [min, max] by the generator in state `rng`: the same keys a
+ * `keys` plan would list (drawKeys), carried as five numbers instead of the keys themselves.
+ */
+export interface DrawPlan {
+  kind: 'draw';
+  rng: number;
+  count: number;
+  min: number;
+  max: number;
+  firstSeq: number;
+}
+
+/** The keys of a draw plan, in order. */
+export function drawKeys(plan: DrawPlan): number[] {
+  const keys = new Array<number>(plan.count);
+  let rng = plan.rng;
+  for (let i = 0; i < plan.count; i++) {
+    const [k, next] = nextInt(rng, plan.min, plan.max);
+    keys[i] = k;
+    rng = next;
+  }
+  return keys;
+}
+
+/** Keys a plan names (range plans name none: their rows are the next ones after `afterKey`). */
+export function planKeys(plan: BatchPlan): number[] | null {
+  if (plan.kind === 'keys') return plan.keys;
+  if (plan.kind === 'draw') return drawKeys(plan);
+  return null;
+}
+
+/** Posts a plan asks for (a range plan: at most `limit`). */
+export const planSize = (plan: BatchPlan): number => (plan.kind === 'keys' ? plan.keys.length : plan.kind === 'draw' ? plan.count : plan.limit);
+
+/**
+ * Several consecutive batches of one lane, kafka sink only: each batch is its own transaction
+ * with its own progress marker (as emitBatch sends it), the next batch's rows read from MySQL
+ * while the current one is in flight.
+ */
+export interface LaneRunInput {
+  runId: string;
+  runKey: string;
+  prefix: string;
+  lane: number;
+  batches: Array<{ seq: number; laneSeq: number; plan: DrawPlan }>;
+}
 
 export interface BatchResult {
   /** Posts sent (three records each). */
@@ -171,6 +220,23 @@ export function planNextBatch(input: EmulationInput, state: EmulationState, size
   state.plannedPosts += n;
   return { kind: 'keys', keys, firstSeq };
 }
+
+/**
+ * The next random batch as a draw plan, or null when the stop condition is reached or the
+ * source is empty. Advances `state` exactly as planNextBatch does (same keys, same post numbers).
+ */
+export function planNextDraw(input: EmulationInput, state: EmulationState, size: number): DrawPlan | null {
+  const remaining = input.stop?.posts !== undefined ? input.stop.posts - state.plannedPosts : Infinity;
+  if (remaining <= 0 || !state.keyRange) return null;
+  const count = Math.min(size, remaining);
+  const plan: DrawPlan = { kind: 'draw', rng: state.rng, count, min: state.keyRange.min, max: state.keyRange.max, firstSeq: state.plannedPosts };
+  state.rng = skipDraws(state.rng, count);
+  state.plannedPosts += count;
+  return plan;
+}
+
+/** Batches one lane sends in one activity at --rate max (each its own transaction and marker). */
+export const LANE_RUN_BATCHES = 8;
 
 /** How long to wait before the next batch so posts go out at `rate` on average. */
 export function pacingDelayMs(rate: number | 'max', windowStartMs: number, windowPosts: number, nowMs: number): number {

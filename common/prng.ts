@@ -11,6 +11,11 @@ export function nextUint32(state: number): [value: number, state: number] {
   return [(t ^ (t >>> 14)) >>> 0, s];
 }
 
+/** The state after `n` draws from `state` (each draw adds the same constant, modulo 2^32). */
+export function skipDraws(state: number, n: number): number {
+  return (state + Math.imul(n, 0x6d2b79f5)) >>> 0;
+}
+
 /** A uniform integer in [lo, hi] (inclusive) and the next state. */
 export function nextInt(state: number, lo: number, hi: number): [value: number, state: number] {
   const [v, s] = nextUint32(state);

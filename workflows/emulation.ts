@@ -27,7 +27,13 @@ import {
   DEFAULT_CONCURRENCY,
   pacingDelayMs,
   planNextBatch,
+  planNextDraw,
+  planSize,
+  LANE_RUN_BATCHES,
   validateEmulationInput,
+  type BatchPlan,
+  type BatchResult,
+  type LaneRunInput,
   type EmulationInput,
   type EmulationProgress,
   type EmulationState,
@@ -143,6 +149,33 @@ export async function emulationWorkflow(given: EmulationInput, carriedState?: Em
   let stopping = false;
   let continueAfter = false;
 
+  // Random selection into Kafka: a lane sends up to LANE_RUN_BATCHES consecutive batches in one
+  // activity at --rate max (draw plans, read ahead while sending); runs whose history has no
+  // marker keep one activity per batch.
+  const laneRuns = input.sink === 'kafka' && input.selection.mode === 'random' && patched('emulation-lane-runs');
+  // Paced runs wait on a timer before every batch (see the lane); older runs only when ahead.
+  const timerPacing = patched('emulation-timer-pacing');
+
+  /** Adds a completed batch to the progress; false when the selection is exhausted (range plans). */
+  const record = (plan: BatchPlan, result: BatchResult): boolean => {
+    const planned = plan.kind === 'range' ? result.sent + result.skipped : planSize(plan);
+    progress.planned += planned;
+    progress.sent += result.sent;
+    progress.skipped += result.skipped;
+    progress.failed += result.failedAttempts;
+    progress.batches += 1;
+    progress.timings.readMs += result.timings.readMs;
+    progress.timings.buildMs += result.timings.buildMs;
+    progress.timings.sendMs += result.timings.sendMs;
+    progress.currentKey = result.lastKey;
+    if (plan.kind === 'range') {
+      state.plannedPosts += planned;
+      if (result.lastKey !== null) state.cursor = result.lastKey;
+      if (result.exhausted || planned === 0) return false;
+    }
+    return true;
+  };
+
   // Each lane plans its next batch (synchronously, so plans never overlap), runs it, and
   // loops; lanes only overlap the I/O of their batches. Pacing counts posts when planned.
   const lane = async (id: number): Promise<void> => {
@@ -154,7 +187,13 @@ export async function emulationWorkflow(given: EmulationInput, carriedState?: Em
         continue;
       }
       const delay = pacingDelayMs(input.rate, state.windowStartMs, state.windowPosts, Date.now());
-      if (delay > 0) {
+      if (timerPacing && input.rate !== 'max') {
+        // One timer before every paced batch, as long as the clock says (at least 1 ms), so the
+        // commands do not depend on the workflow clock: after a timed-out workflow task a new
+        // worker's clock can read differently than its replay later does.
+        rateChanged = false;
+        if (await condition(() => rateChanged || progress.paused || stopping, Math.max(1, delay))) continue;
+      } else if (delay > 0) {
         rateChanged = false;
         // Wake early when the rate changes or a pause arrives.
         await condition(() => rateChanged || progress.paused || stopping, delay);
@@ -164,32 +203,34 @@ export async function emulationWorkflow(given: EmulationInput, carriedState?: Em
         continueAfter = true;
         break;
       }
+      if (laneRuns) {
+        const run: LaneRunInput['batches'] = [];
+        const most = input.rate === 'max' ? LANE_RUN_BATCHES : 1;
+        while (run.length < most && (run.length === 0 || (batchesThisRun < batchesPerRun && !workflowInfo().continueAsNewSuggested))) {
+          const plan = planNextDraw(input, state, batchSizeFor(input));
+          if (!plan) break;
+          batchesThisRun += 1;
+          run.push({ seq: state.batchSeq++, laneSeq: state.laneSeqs[id]!, plan });
+          state.laneSeqs[id] = state.laneSeqs[id]! + 1;
+          state.windowPosts += plan.count;
+        }
+        if (run.length === 0) break;
+        setCurrentDetails(`batches ${run[0]!.seq}-${run[run.length - 1]!.seq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
+        const results = await batches.emitLaneRun({ runId: workflowInfo().workflowId, runKey, prefix: input.prefix, lane: id, batches: run });
+        run.forEach((b, i) => record(b.plan, results[i]!));
+        continue;
+      }
       const plan = planNextBatch(input, state, batchSizeFor(input));
       if (!plan) break;
       batchesThisRun += 1;
       const seq = state.batchSeq++;
       const laneSeq = state.laneSeqs[id]!;
       state.laneSeqs[id] = laneSeq + 1;
-      state.windowPosts += plan.kind === 'keys' ? plan.keys.length : plan.limit;
+      state.windowPosts += planSize(plan);
 
       setCurrentDetails(`batch ${seq}: ${progress.sent} posts sent, ${progress.skipped} skipped`);
       const result = await emit({ runId: workflowInfo().workflowId, runKey, prefix: input.prefix, sink: input.sink, seq, lane: id, laneSeq, plan });
-
-      const planned = plan.kind === 'keys' ? plan.keys.length : result.sent + result.skipped;
-      progress.planned += planned;
-      progress.sent += result.sent;
-      progress.skipped += result.skipped;
-      progress.failed += result.failedAttempts;
-      progress.batches += 1;
-      progress.timings.readMs += result.timings.readMs;
-      progress.timings.buildMs += result.timings.buildMs;
-      progress.timings.sendMs += result.timings.sendMs;
-      progress.currentKey = result.lastKey;
-      if (plan.kind === 'range') {
-        state.plannedPosts += planned;
-        if (result.lastKey !== null) state.cursor = result.lastKey;
-        if (result.exhausted || planned === 0) break;
-      }
+      if (!record(plan, result)) break;
     }
     stopping = true;
   };

@@ -99,6 +99,33 @@ describe('emulation under faults', () => {
     }
   });
 
+  it('MySQL down in the middle of lane runs (rows read ahead of the sends): the run resumes after its committed batches, nothing twice', async () => {
+    const prefix = uniqueName('emu-mysql-lanes');
+    const posts = 120_000;
+    const { w, handle } = await startInProcess({ prefix, sink: 'kafka', rate: 'max', selection: { mode: 'random', seed: 23 }, stop: { posts }, batchSize: 500, concurrency: 2 });
+    try {
+      const result = (await w.worker.runUntil(async () => {
+        await waitForProgress(handle, 8_000);
+        await stackDown(stack, ['mysql']);
+        await sleep(4_000);
+        const desc = await handle.describe();
+        const pending = desc.raw.pendingActivities ?? [];
+        assert.ok(pending.some((p) => p.activityType?.name === 'emitLaneRun' && (p.attempt ?? 0) >= 2), `a lane run is being retried: ${JSON.stringify(pending.map((p) => [p.activityType?.name, p.attempt, p.lastFailure?.message]))}`);
+        assert.ok(pending.some((p) => /MySQL at 127\.0\.0\.1:3306/.test(p.lastFailure?.message ?? '')), 'the failure names MySQL and its address');
+        await stackUp(stack, ['mysql']);
+        return handle.result();
+      })) as EmulationProgress;
+      assert.equal(result.planned, posts);
+      assert.equal(result.sent, posts, 'seeded keys cover the draw range: every planned post sent');
+      assert.ok(result.failed >= 1, 'failed attempts were counted');
+      const records = await consumeTopics(kafka, TOPICS.map((t) => `${prefix}.${t}`), 3 * posts, { timeoutMs: 120_000 });
+      assertExactlyOnce(records, prefix, range(posts));
+    } finally {
+      await stackUp(stack, ['mysql']);
+      await w.close();
+    }
+  });
+
   it('Kafka broker restarted mid-run: retries, continues, no loss and no duplicates', async () => {
     const prefix = uniqueName('emu-kafka');
     const { w, handle } = await startInProcess({ prefix, sink: 'kafka', rate: 2000, selection: { mode: 'random', seed: 9 }, stop: { posts: 12_000 }, batchSize: 500 });

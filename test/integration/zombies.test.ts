@@ -76,6 +76,8 @@ import {
 } from '../helpers/zombie';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** The activities that send emulation batches: a lane's run of batches, or one batch (runs without lane runs). */
+const BATCH_ACTIVITIES = ['emitLaneRun', 'emitKeyedBatch'];
 
 describe('zombie workers: paused past the heartbeat timeout, resumed while the retry runs elsewhere', () => {
   const ctx = stackTestContext();
@@ -145,7 +147,7 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
       assert.ok(paused, 'paused A inside an open transaction');
       const cut = proxy.cut();
       const idA = await workerIdentity(a);
-      const pending = (await pendingActivities(handle)).filter((p) => p.activityType === 'emitKeyedBatch');
+      const pending = (await pendingActivities(handle)).filter((p) => BATCH_ACTIVITIES.includes(p.activityType));
       assert.equal(pending.length, 1, `one batch in flight: ${JSON.stringify(pending)}`);
       const zombie = pending[0]!;
       assert.equal(zombie.state, 'STARTED');
@@ -186,10 +188,10 @@ describe('zombie workers: paused past the heartbeat timeout, resumed while the r
         30_000,
       );
       t.diagnostic(`A's paused attempt ${zombie.activityId}#${zombie.attempt} ended at ${since(end.time)}: ${end.message}${end.error ? `: ${end.error}` : ''}`);
-      const aLater = activityLines(a.output()).filter((l) => l.time >= resumedAt && l.activityType === 'emitKeyedBatch' && ACTIVITY_END.includes(l.message));
-      t.diagnostic(`after SIGCONT, A ended ${aLater.length} emitKeyedBatch attempts: ${aLater.map((l) => `${l.activityId}#${l.attempt} ${l.message}`).join(', ')}`);
+      const aLater = activityLines(a.output()).filter((l) => l.time >= resumedAt && BATCH_ACTIVITIES.includes(l.activityType) && ACTIVITY_END.includes(l.message));
+      t.diagnostic(`after SIGCONT, A ended ${aLater.length} batch attempts: ${aLater.map((l) => `${l.activityId}#${l.attempt} ${l.message}`).join(', ')}`);
       const who = (id?: string) => (id === idA ? 'A' : id === idB ? 'B' : String(id));
-      const batchRuns = (await activityRuns(handle)).filter((r) => r.activityType === 'emitKeyedBatch');
+      const batchRuns = (await activityRuns(handle)).filter((r) => BATCH_ACTIVITIES.includes(r.activityType));
       t.diagnostic(`batches (activity#attempt by worker): ${batchRuns.map((r) => `${r.activityId}#${r.attempt} ${who(r.closedBy)}`).join(', ')}`);
 
       // Exactly once, read_committed, on every topic; the counts agree.
