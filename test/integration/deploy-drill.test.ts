@@ -33,7 +33,8 @@ import { assertStreamExactlyOnce, deleteStreams, produceSteadily, removeStreamin
 import { waitFor } from '../helpers/zombie';
 
 interface RunChain {
-  runs: Array<{ runId: string; identities: Set<string>; patched: boolean }>;
+  /** `first`: the identity that completed the run's first workflow task (the worker that started it). */
+  runs: Array<{ runId: string; identities: Set<string>; first: string | undefined; patched: boolean }>;
 }
 
 /** Every run of the workflow's chain, with the identities that completed its workflow tasks. */
@@ -47,7 +48,8 @@ async function chain(client: Client, workflowId: string, firstRunId: string): Pr
       .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
       .flatMap((e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [])
       .map((p) => (JSON.parse(Buffer.from(p.data ?? []).toString('utf8')) as { id: string }).id);
-    runs.push({ runId, identities, patched: patchIds.includes(DRILL_PATCH) });
+    const first = events.find((e) => e.workflowTaskCompletedEventAttributes?.identity)?.workflowTaskCompletedEventAttributes?.identity ?? undefined;
+    runs.push({ runId, identities, first, patched: patchIds.includes(DRILL_PATCH) });
     const last: HistoryEvent | undefined = events[events.length - 1];
     runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
@@ -82,7 +84,7 @@ describe('deploy drill: a guarded incompatible change rolls out under long runs'
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: unguarded }, history), /[Nn]ondeterminism|DeterminismViolation|TMPRL1100/);
   });
 
-  it('follow landing, streaming and a long emulation started on v1 go on under v2; the next scheduled run starts on v2', { timeout: 600_000 }, async () => {
+  it('follow landing, streaming and a long emulation started on v1 go on under v2; the next scheduled run starts on v2', { timeout: 600_000 }, async (t) => {
     const { url } = await testDatabase({ sample: true });
     const s = streamingConfig('drill', { MYSQL_URL: url });
     const config = s.config;
@@ -160,7 +162,13 @@ describe('deploy drill: a guarded incompatible change rolls out under long runs'
         assert.ok(ranOn(c, v1.w.buildId).length >= 1, `${name}: runs on v1`);
         const onV2 = ranOn(c, v2.w.buildId);
         assert.ok(onV2.length >= 2, `${name}: on v2 through a continue-as-new (${onV2.length} run(s) on v2 of ${c.runs.length})`);
-        assert.ok(onV2.every((r) => r.patched), `${name}: every run v2 worked on took the new, guarded path`);
+        // A run v2 started takes the new path. A run v1 started and v2 took over takes it only if
+        // v2 reached the changed step in it: not when the run was in its last loop iteration at the
+        // deploy, so v2 only finished that iteration and continued as new.
+        const startedOnV2 = onV2.filter((r) => r.first?.includes(v2.w.buildId));
+        t.diagnostic(`${name}: ${c.runs.map((r) => `${r.runId.slice(0, 8)} first=${r.first?.includes(v2.w.buildId) ? 'v2' : 'v1'} v2=${onV2.includes(r)} patched=${r.patched}`).join('; ')}`);
+        assert.ok(startedOnV2.length >= 1, `${name}: runs started on v2`);
+        assert.ok(startedOnV2.every((r) => r.patched), `${name}: every run v2 started took the new, guarded path`);
         assert.ok(c.runs.filter((r) => !ranOn({ runs: [r] }, v2.w.buildId).length).every((r) => !r.patched), `${name}: runs only v1 worked on never took it`);
       }
       assert.ok(Date.now() >= deployedAt);
